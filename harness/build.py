@@ -1,0 +1,149 @@
+"""Variant → image. The tag is a hash of everything that goes into the build (the variant folder, the
+build args, the base image, the wheelhouse), so an unchanged variant is never rebuilt and a changed one
+always is."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import docker
+import docker.errors
+
+from harness import __version__
+from harness.base_image import ensure_base_image
+from harness.cache import cache_dir, digest, tree_digest
+from harness.errors import BuildError, SpecError
+from harness.labels import HARNESS_VERSION, PREFIX, VARIANT
+from harness.progress import Progress
+from harness.variant import SPEC_FILE, Variant
+from harness.wheelhouse import COMPLETE, ensure_wheelhouse
+
+CONTENT = f"{PREFIX}.content"
+# files that describe the variant but never enter the image: editing them must not force a rebuild
+NOT_BUILD_INPUTS = (SPEC_FILE, "README.md")
+
+
+@dataclass(frozen=True)
+class BuiltImage:
+    ref: str
+    id: str
+    size_bytes: int
+    build_seconds: float  # 0.0 when the image was already there
+    cached: bool
+    base: str | None = None
+
+    def as_record(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def build_variant(client: docker.DockerClient, variant: Variant, progress: Progress, *,
+                  force: bool = False) -> BuiltImage:
+    spec = variant.build
+    if spec.image and not (variant.folder / spec.dockerfile).is_file():
+        return _prebuilt(client, spec.image, progress)
+    if not (variant.folder / spec.dockerfile).is_file():
+        raise SpecError(variant.spec_path, "build.dockerfile",
+                        f"'{spec.dockerfile}' does not exist in {variant.folder} (or set build.image)")
+    started = time.monotonic()
+    base = ensure_base_image(client, spec.base, progress) if spec.base else None
+    wheels = ensure_wheelhouse(spec.wheelhouse, variant.folder, progress) if spec.wheelhouse else None
+    build_args = dict(spec.args)
+    if spec.base and base:
+        build_args[spec.base.build_arg] = client.images.get(base).id  # by id: a re-made base changes the hash
+    content = digest(tree_digest(variant.folder, NOT_BUILD_INPUTS), spec.dockerfile, build_args,
+                     wheels.name if wheels else None)
+    ref = f"{spec.repository or 'vllm-harness/' + variant.name}:{content}"
+    if not force:
+        try:
+            image = client.images.get(ref)
+            progress.note(f"{ref} is up to date (content {content}); not rebuilding")
+            return BuiltImage(ref, image.id, int(image.attrs.get("Size", 0)), 0.0, True, base)
+        except docker.errors.ImageNotFound:
+            pass
+    with _staged_context(variant, wheels, spec.wheelhouse.directory if spec.wheelhouse else "") as context:
+        image_id = _docker_build(client, context, spec.dockerfile, ref, build_args,
+                                 {VARIANT: variant.name, HARNESS_VERSION: __version__, CONTENT: content}, progress)
+    image = client.images.get(image_id)
+    seconds = time.monotonic() - started
+    progress.note(f"built {ref} in {seconds:.0f}s ({int(image.attrs.get('Size', 0)) / 1e9:.2f} GB)")
+    return BuiltImage(ref, image.id, int(image.attrs.get("Size", 0)), seconds, False, base)
+
+
+def _prebuilt(client: docker.DockerClient, ref: str, progress: Progress) -> BuiltImage:
+    try:
+        image = client.images.get(ref)
+    except docker.errors.ImageNotFound:
+        progress.note(f"pulling {ref}")
+        try:
+            image = client.images.pull(ref)
+        except docker.errors.APIError as exc:
+            raise BuildError(f"image {ref} is not on this engine and could not be pulled "
+                             f"({exc.explanation or exc}); load it with `docker load` or build it") from None
+    return BuiltImage(ref, image.id, int(image.attrs.get("Size", 0)), 0.0, True)
+
+
+class _staged_context:
+    """The variant folder plus its wheelhouse in one temporary folder, hard-linked where possible."""
+
+    def __init__(self, variant: Variant, wheels: Path | None, wheel_dir: str) -> None:
+        self.variant, self.wheels, self.wheel_dir = variant, wheels, wheel_dir
+        self.path = Path(tempfile.mkdtemp(prefix=f"context-{variant.name}-", dir=cache_dir()))
+
+    def __enter__(self) -> Path:
+        root = self.path / "context"
+        shutil.copytree(self.variant.folder, root, ignore=shutil.ignore_patterns("__pycache__"))
+        if self.wheels is not None:
+            target = root / self.wheel_dir
+            target.mkdir(parents=True, exist_ok=True)
+            for wheel in self.wheels.iterdir():
+                if wheel.name != COMPLETE:
+                    _link_or_copy(wheel, target / wheel.name)
+        return root
+
+    def __exit__(self, *exc: object) -> None:
+        shutil.rmtree(self.path, ignore_errors=True)
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
+    try:
+        os.link(source, target)
+    except OSError:  # another filesystem
+        shutil.copy2(source, target)
+
+
+def _docker_build(client: docker.DockerClient, context: Path, dockerfile: str, ref: str,
+                  build_args: dict[str, str], labels: dict[str, str], progress: Progress) -> str:
+    step = "preparing the build context"
+    tail: list[str] = []
+    image_id: str | None = None
+    try:
+        for chunk in client.api.build(path=str(context), dockerfile=dockerfile, tag=ref, buildargs=build_args,
+                                      labels=labels, rm=True, forcerm=True, decode=True):
+            if "error" in chunk:
+                detail = str(chunk["error"]).strip()
+                raise BuildError(f"docker build of {ref} failed at {step}: {detail.splitlines()[-1][:300]}",
+                                 "\n".join(tail))
+            for line in str(chunk.get("stream", "")).splitlines():
+                if not line.strip():
+                    continue
+                tail = [*tail[-39:], line]
+                if re.match(r"Step \d+/\d+ :", line):
+                    step = line
+                    progress.note(line)
+                else:
+                    progress.output(line)
+            aux = chunk.get("aux")
+            if isinstance(aux, dict) and "ID" in aux:
+                image_id = aux["ID"]
+    except docker.errors.APIError as exc:
+        raise BuildError(f"docker build of {ref} failed at {step}: {exc.explanation or exc}",
+                         "\n".join(tail)) from None
+    if image_id is None:
+        image_id = client.images.get(ref).id
+    return image_id

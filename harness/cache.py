@@ -1,0 +1,37 @@
+"""Where the harness keeps what it downloads and stages between runs, and the content hash that
+decides whether something must be made again."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+
+def cache_dir() -> Path:
+    root = os.environ.get("VLLM_HARNESS_CACHE") or Path(
+        os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "vllm-harness"
+    path = Path(root)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def digest(*parts: object) -> str:
+    """A short stable hash of JSON-able parts."""
+    text = json.dumps(parts, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def tree_digest(folder: Path, skip: Iterable[str] = ()) -> str:
+    """Hash of every file's relative path and bytes under `folder`, except the names in `skip`."""
+    skipped = set(skip)
+    h = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        rel = path.relative_to(folder).as_posix()
+        if path.name in skipped or "__pycache__" in path.parts:
+            continue
+        h.update(rel.encode() + b"\0")
+        h.update(hashlib.sha256(path.read_bytes()).digest())
+    return h.hexdigest()[:16]

@@ -1,0 +1,127 @@
+"""`vllm-harness` (also `python -m harness`): list, build, up, reap. Errors are one line and an exit code."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from harness import __version__
+from harness.build import build_variant
+from harness.engine import connect
+from harness.errors import HarnessError
+from harness.launch import RUNTIMES, TargetOptions, launch, terminate_as_interrupt
+from harness.progress import LogProgress
+from harness.reaper import reap
+from harness.results import RunRecorder
+from harness.variant import default_images_dir, load_all, load_variant
+
+console = Console(stderr=True, highlight=False)
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    table = Table(title=f"variants in {args.images_dir}")
+    for column in ("name", "model", "gpu", "capabilities", "description"):
+        table.add_column(column)
+    for v in load_all(args.images_dir):
+        table.add_row(v.name, v.serve.served_model_name, v.gpu.vendor, ", ".join(v.capabilities.enabled()),
+                      v.description)
+    Console().print(table)
+    return 0
+
+
+def _spinner_progress(log: Path | None) -> tuple[LogProgress, Callable[[], None]]:
+    status = console.status("starting")
+    status.start()
+    progress = LogProgress(log, show=console.print, glimpse=lambda line: status.update(line[:110]))
+
+    def close() -> None:
+        status.stop()
+        progress.close()
+
+    return progress, close
+
+
+def _cmd_build(args: argparse.Namespace) -> int:
+    variant = load_variant(args.images_dir, args.name)
+    progress, close = _spinner_progress(None)
+    try:
+        built = build_variant(connect(), variant, progress, force=args.rebuild)
+    finally:
+        close()
+    print(f"{built.ref}\t{built.id}\t{built.size_bytes / 1e9:.2f} GB\t"
+          f"{'cached' if built.cached else f'built in {built.build_seconds:.0f}s'}")
+    return 0
+
+
+def _cmd_up(args: argparse.Namespace) -> int:
+    options = TargetOptions(images_dir=args.images_dir, reports_dir=args.reports_dir, image=args.name,
+                            runtime=args.runtime, rebuild=args.rebuild, host_ip=args.host_ip)
+    options.check()
+    recorder = RunRecorder(args.reports_dir, options.label)
+    progress, close = _spinner_progress(recorder.dir / "build.log")
+    try:
+        with launch(options, recorder, progress) as endpoint:
+            close()
+            print(endpoint.v1_url, flush=True)
+            console.print(f"serving '{endpoint.model}' at {endpoint.v1_url}; log: {endpoint.log_path}; Ctrl-C stops")
+            threading.Event().wait()  # until Ctrl-C / SIGTERM unwinds the `with`
+    finally:
+        close()
+    return 0
+
+
+def _cmd_reap(args: argparse.Namespace) -> int:
+    removed = reap(connect(), everything=args.all)
+    for line in removed:
+        print(f"removed {line}")
+    console.print(f"removed {len(removed)} leftover(s)")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="vllm-harness", description="Build, boot and test vLLM Docker images.")
+    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    p.add_argument("--images-dir", type=Path, default=default_images_dir(), help="the variant folders (./images)")
+    p.add_argument("--reports-dir", type=Path, default=Path("reports"), help="where runs write (./reports)")
+    sub = p.add_subparsers(dest="command", required=True)
+    sub.add_parser("list", help="list the variants and their capabilities").set_defaults(func=_cmd_list)
+    build = sub.add_parser("build", help="build a variant's image (skipped when its content is unchanged)")
+    build.add_argument("name")
+    build.add_argument("--rebuild", action="store_true", help="build even if an image of this content exists")
+    build.set_defaults(func=_cmd_build)
+    up = sub.add_parser("up", help="build and boot a variant, print its URL, serve until Ctrl-C")
+    up.add_argument("name")
+    up.add_argument("--runtime", choices=RUNTIMES, default="docker")
+    up.add_argument("--rebuild", action="store_true")
+    up.add_argument("--host-ip", default="127.0.0.1", help="address the port is published on (127.0.0.1)")
+    up.set_defaults(func=_cmd_up)
+    reap_cmd = sub.add_parser("reap", help="remove containers/networks left by harness runs that are gone")
+    reap_cmd.add_argument("--all", action="store_true", help="also those of runs still alive")
+    reap_cmd.set_defaults(func=_cmd_reap)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        with terminate_as_interrupt():
+            return int(args.func(args))
+    except HarnessError as exc:
+        console.print(f"vllm-harness: error: {exc}", markup=False)
+        tail = getattr(exc, "log_tail", "")
+        if tail:
+            console.print(f"--- last lines of the log ---\n{tail}", markup=False)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        console.print("interrupted; everything started was removed")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,193 @@
+"""The pytest plugin (registered through the `pytest11` entry point): `pytest suites/ --image NAME`.
+
+Options live in one group; they are validated in `pytest_configure`, so a bad option is one line before
+anything slow starts. One `HarnessSession` per run owns the target: it builds and boots on first use,
+records every test outcome as it happens, attaches the server log to failing tests, and removes
+whatever it started at the end of the session (also on Ctrl-C, SIGTERM and failures).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Generator, Iterator
+from contextlib import ExitStack
+from pathlib import Path
+
+import httpx
+import pytest
+
+from harness.endpoint import Endpoint
+from harness.errors import HarnessError
+from harness.launch import RUNTIMES, TargetOptions, launch, terminate_as_interrupt
+from harness.progress import LogProgress
+from harness.results import RunRecorder
+from harness.variant import Capabilities, capability_names, default_images_dir, variant_names
+
+ENDPOINT_FIXTURES = {"endpoint", "api"}
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise ValueError(text)
+    return value
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("vllm-harness", "vllm-image-harness: which server the suites test")
+    group.addoption("--image", default=os.environ.get("VLLM_HARNESS_IMAGE"), metavar="NAME",
+                    help="image variant under images/ to build, boot and test (env VLLM_HARNESS_IMAGE)")
+    group.addoption("--base-url", default=os.environ.get("VLLM_HARNESS_BASE_URL"), metavar="URL",
+                    help="test a server that is already running (its root or /v1 URL)")
+    group.addoption("--model", default=None, help="with --base-url: the served model name (default: the first)")
+    group.addoption("--api-key", default=os.environ.get("VLLM_HARNESS_API_KEY"),
+                    help="with --base-url: the server's API key (env VLLM_HARNESS_API_KEY; never logged)")
+    group.addoption("--capabilities", default=None, metavar="LIST",
+                    help=f"with --base-url: what the server can do, e.g. chat,vision,multi_image=4 "
+                         f"(known: {', '.join(capability_names())})")
+    group.addoption("--runtime", choices=RUNTIMES, default="docker", help="how --image is run (docker)")
+    group.addoption("--images-dir", type=Path, default=None, help="the variant folders (default ./images)")
+    group.addoption("--reports-dir", type=Path, default=Path("reports"), help="where runs are written (./reports)")
+    group.addoption("--rebuild", action="store_true", help="rebuild the image even if its content is unchanged")
+    group.addoption("--startup-timeout", type=_positive_float, default=None, metavar="SECONDS",
+                    help="override the variant's container.startup_timeout")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "requires(*capabilities): needs these capabilities of the target variant")
+    images_dir = config.getoption("images_dir") or default_images_dir()
+    options = TargetOptions(
+        images_dir=Path(images_dir).resolve(), reports_dir=Path(config.getoption("reports_dir")),
+        image=config.getoption("image"), base_url=config.getoption("base_url"), model=config.getoption("model"),
+        api_key=config.getoption("api_key"), capabilities=config.getoption("capabilities"),
+        runtime=config.getoption("runtime"), rebuild=config.getoption("rebuild"),
+        startup_timeout=config.getoption("startup_timeout"))
+    try:
+        options.check()
+    except HarnessError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    config.pluginmanager.register(HarnessSession(config, options), "vllm-harness-session")
+
+
+class HarnessSession:
+    """The run's one owner of the target server."""
+
+    def __init__(self, config: pytest.Config, options: TargetOptions) -> None:
+        self.config = config
+        self.options = options
+        self.variant = options.variant()
+        self.capabilities = (Capabilities.parse(options.capabilities) if options.capabilities
+                             else self.variant.capabilities if self.variant else None)
+        self.recorder: RunRecorder | None = None
+        self._stack = ExitStack()
+        self._endpoint: Endpoint | None = None
+        self._boot_error: str | None = None
+
+    # --- showing progress from inside a fixture, past pytest's output capture -------------------
+
+    def _show(self, message: str) -> None:
+        reporter = self.config.pluginmanager.getplugin("terminalreporter")
+        capture = self.config.pluginmanager.getplugin("capturemanager")
+        if reporter is None:
+            return
+        if capture is not None:
+            with capture.global_and_fixture_disabled():
+                reporter.write_line(f"[vllm-harness] {message}")
+        else:
+            reporter.write_line(f"[vllm-harness] {message}")
+
+    # --- the target --------------------------------------------------------------------------------
+
+    def endpoint(self) -> Endpoint:
+        if self._endpoint is not None:
+            return self._endpoint
+        if self._boot_error is not None:
+            pytest.fail(f"the target did not start (see the first error): {self._boot_error}", pytrace=False)
+        recorder = self._recorder()
+        progress = LogProgress(recorder.dir / "build.log", show=self._show)
+        self._stack.callback(progress.close)
+        self._stack.enter_context(terminate_as_interrupt())
+        try:
+            self._endpoint = self._stack.enter_context(launch(self.options, recorder, progress))
+        except HarnessError as exc:
+            self._boot_error = str(exc)
+            recorder.update(boot_error=str(exc))
+            tail = getattr(exc, "log_tail", "")
+            pytest.fail(f"{exc}" + (f"\n--- last lines of the log ---\n{tail}" if tail else ""), pytrace=False)
+        return self._endpoint
+
+    def _recorder(self) -> RunRecorder:
+        if self.recorder is None:
+            try:
+                self.recorder = RunRecorder(self.options.reports_dir, self.options.label)
+            except HarnessError as exc:
+                pytest.exit(str(exc), returncode=exc.exit_code)
+        return self.recorder
+
+    # --- hooks --------------------------------------------------------------------------------------
+
+    def pytest_collection_modifyitems(self, config: pytest.Config, items: list[pytest.Item]) -> None:
+        needs_server = [i for i in items if ENDPOINT_FIXTURES & set(getattr(i, "fixturenames", ()))]
+        if needs_server and not self.options.has_target:
+            known = ", ".join(variant_names(self.options.images_dir)) or "(none found)"
+            raise pytest.UsageError(
+                f"{len(needs_server)} test(s) need a server: pass --image NAME (variants: {known}) or --base-url URL")
+        for item in items:
+            for marker in item.iter_markers("requires"):
+                missing = [c for c in marker.args if self.capabilities is None or not self.capabilities.has(c)]
+                if missing:
+                    item.add_marker(pytest.mark.skip(reason=f"target lacks capability: {', '.join(missing)}"))
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if self.recorder is None or (report.when != "call" and report.outcome == "passed"):
+            return
+        record = {"test": report.nodeid, "phase": report.when, "outcome": report.outcome,
+                  "seconds": round(report.duration, 4)}
+        if report.failed or report.skipped:
+            record["detail"] = (report.longreprtext or "").strip().splitlines()[-1:] if report.longrepr else []
+        self.recorder.append(record)
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None]:
+        outcome = yield
+        report: pytest.TestReport = outcome.get_result()
+        if report.failed and self._endpoint is not None:
+            tail = self._endpoint.log_tail(40)
+            if tail:
+                report.sections.append(("server log (last 40 lines)", tail))
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        self._close()
+
+    def pytest_unconfigure(self, config: pytest.Config) -> None:
+        self._close()
+
+    def _close(self) -> None:
+        try:
+            self._stack.close()
+        finally:
+            self._endpoint = None
+            if self.recorder is not None:
+                self.recorder.update(finished=True)
+
+
+# --- fixtures ---------------------------------------------------------------------------------------
+
+
+def _session(config: pytest.Config) -> HarnessSession:
+    plugin = config.pluginmanager.get_plugin("vllm-harness-session")
+    assert isinstance(plugin, HarnessSession)
+    return plugin
+
+
+@pytest.fixture(scope="session")
+def endpoint(pytestconfig: pytest.Config) -> Endpoint:
+    """The running server under test (built and booted on first use, removed at the end)."""
+    return _session(pytestconfig).endpoint()
+
+
+@pytest.fixture(scope="session")
+def api(endpoint: Endpoint) -> Iterator[httpx.Client]:
+    """An HTTP client on the server root, with the API key and no retries."""
+    with endpoint.client() as client:
+        yield client

@@ -1,0 +1,77 @@
+"""The Docker runtime: one container per variant, published on 127.0.0.1 at a port the engine picks."""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+
+import docker
+import docker.errors
+from docker.models.containers import Container
+
+from harness.docker_run import run_kwargs
+from harness.errors import BootError
+from harness.server import ManagedServer
+from harness.variant import Variant
+from harness.wait import ExitStatus
+
+STOP_GRACE_SECONDS = 10
+
+
+class DockerServer(ManagedServer):
+    runtime = "docker"
+
+    def __init__(self, client: docker.DockerClient, variant: Variant, image: str, run_dir: Path, *,
+                 api_key: str | None = None, host_ip: str = "127.0.0.1", startup_timeout: float | None = None) -> None:
+        super().__init__(variant, run_dir, api_key=api_key, startup_timeout=startup_timeout)
+        self.client = client
+        self.image = image
+        self.host_ip = host_ip
+        self.container: Container | None = None
+        self.host_port: int | None = None
+
+    @property
+    def description(self) -> str:
+        short = self.container.short_id if self.container else "not started"
+        return f"container {short} ({self.variant.name})"
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host_ip}:{self.host_port}"
+
+    def _start(self) -> None:
+        kwargs = run_kwargs(self.variant, self.image, host_ip=self.host_ip, api_key=self.api_key)
+        try:
+            self.container = self.client.containers.run(**kwargs)
+        except docker.errors.APIError as exc:
+            reason = self.redact(str(exc.explanation or exc))
+            raise BootError(f"docker could not start {self.variant.name}: {reason}") from None
+        self.container.reload()
+        bindings = self.container.attrs["NetworkSettings"]["Ports"].get(f"{self.variant.container.port}/tcp")
+        if not bindings:
+            raise BootError(f"{self.description} has no published port {self.variant.container.port}")
+        self.host_port = int(bindings[0]["HostPort"])
+        self._follow_log(self.container.logs(stream=True, follow=True))
+
+    def exit_status(self) -> ExitStatus | None:
+        if self.container is None:
+            return None
+        try:
+            self.container.reload()
+        except docker.errors.NotFound:
+            return ExitStatus(code=None, detail="the container was removed")
+        state = self.container.attrs["State"]
+        if state.get("Running") or state.get("Status") in ("created", "restarting"):
+            return None
+        return ExitStatus(code=state.get("ExitCode"), oom_killed=bool(state.get("OOMKilled")),
+                          detail=state.get("Error") or "")
+
+    def _stop(self) -> None:
+        if self.container is None:
+            return
+        # already stopped or gone is fine: what matters is that it is removed
+        with contextlib.suppress(docker.errors.APIError):
+            self.container.stop(timeout=STOP_GRACE_SECONDS)
+        with contextlib.suppress(docker.errors.NotFound):
+            self.container.remove(force=True, v=True)
+        self.container = None

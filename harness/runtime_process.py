@@ -1,0 +1,84 @@
+"""The process runtime: the variant's serve command as a local subprocess, for hosts without Docker
+(and for GPU hosts where the server is installed natively)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+from pathlib import Path
+
+from harness.docker_run import container_environment
+from harness.errors import BootError
+from harness.serve_command import serve_args
+from harness.server import ManagedServer
+from harness.variant import Variant
+from harness.wait import ExitStatus
+
+STOP_GRACE_SECONDS = 15
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+class ProcessServer(ManagedServer):
+    runtime = "process"
+
+    def __init__(self, variant: Variant, run_dir: Path, *, api_key: str | None = None,
+                 startup_timeout: float | None = None, port: int | None = None) -> None:
+        super().__init__(variant, run_dir, api_key=api_key, startup_timeout=startup_timeout)
+        self.port = port or free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def argv(self) -> list[str]:
+        return [*self.variant.process.command,
+                *serve_args(self.variant.serve, port=self.port, host="127.0.0.1", model=self.variant.process.model)]
+
+    @property
+    def description(self) -> str:
+        pid = self.process.pid if self.process else "not started"
+        return f"process {pid} ({self.variant.name})"
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def _start(self) -> None:
+        env = {**os.environ, **container_environment(self.variant, dict(os.environ), self.api_key)}
+        try:
+            # its own session: stopping it stops its children too (vLLM's engine core is one)
+            self.process = subprocess.Popen(self.argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                            stdin=subprocess.DEVNULL, env=env, start_new_session=True)
+        except OSError as exc:
+            raise BootError(f"cannot run {self.argv[0]!r} for {self.variant.name}: {exc.strerror}; install it, "
+                            "or set process.command in the variant spec") from None
+        stdout = self.process.stdout
+        assert stdout is not None
+        self._follow_log(iter(lambda: stdout.read1(65536), b""))
+
+    def exit_status(self) -> ExitStatus | None:
+        if self.process is None or self.process.poll() is None:
+            return None
+        code = self.process.returncode
+        # a SIGKILL we did not send is most often the kernel's OOM killer, but nothing here proves it
+        detail = "killed by SIGKILL (out of memory?)" if code == -signal.SIGKILL else ""
+        return ExitStatus(code=code, detail=detail)
+
+    def _stop(self) -> None:
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            try:
+                os.killpg(self.process.pid, signal.SIGTERM)
+                self.process.wait(timeout=STOP_GRACE_SECONDS)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+            except ProcessLookupError:
+                pass
+        self.process = None

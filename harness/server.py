@@ -1,0 +1,101 @@
+"""A server the harness starts and owns, as a context manager: entering starts it and waits until it
+is ready (removing it again if that fails), leaving always stops and removes it."""
+
+from __future__ import annotations
+
+import threading
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Iterable
+from pathlib import Path
+from types import TracebackType
+
+from harness.endpoint import Endpoint
+from harness.redact import Redactor
+from harness.variant import Variant
+from harness.wait import ExitStatus, server_ready
+
+
+class ManagedServer(ABC):
+    runtime = "managed"
+
+    def __init__(self, variant: Variant, run_dir: Path, *, api_key: str | None = None,
+                 startup_timeout: float | None = None) -> None:
+        self.variant = variant
+        self.api_key = api_key
+        self.startup_timeout = startup_timeout or variant.container.startup_timeout
+        self.log_path = run_dir / "server.log"
+        self.redact = Redactor.from_env(variant.secret_env, [api_key])
+        self.ready_seconds: float | None = None
+        self._log_thread: threading.Thread | None = None
+
+    @property
+    @abstractmethod
+    def description(self) -> str: ...
+
+    @property
+    @abstractmethod
+    def base_url(self) -> str: ...
+
+    @abstractmethod
+    def _start(self) -> None: ...
+
+    @abstractmethod
+    def _stop(self) -> None:
+        """Stop and remove everything `_start` made; safe to call when `_start` failed half-way."""
+
+    @abstractmethod
+    def exit_status(self) -> ExitStatus | None: ...
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
+
+    def log_tail(self, lines: int = 60) -> str:
+        if not self.log_path.exists():
+            return ""
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+    def _follow_log(self, chunks: Iterable[bytes]) -> None:
+        """Copy the server's output to its log file as it comes, secrets masked, in a daemon thread."""
+
+        def pump() -> None:
+            with self.log_path.open("a", encoding="utf-8") as out:
+                pending = ""
+                for chunk in chunks:
+                    pending += chunk.decode("utf-8", errors="replace")
+                    *lines, pending = pending.split("\n")
+                    for line in lines:
+                        out.write(self.redact(line) + "\n")
+                    out.flush()
+                if pending:
+                    out.write(self.redact(pending) + "\n")
+
+        self._log_thread = threading.Thread(target=pump, name=f"log-{self.variant.name}", daemon=True)
+        self._log_thread.start()
+
+    @property
+    def endpoint(self) -> Endpoint:
+        return Endpoint(base_url=self.base_url, model=self.variant.serve.served_model_name,
+                        capabilities=self.variant.capabilities, runtime=self.runtime, api_key=self.api_key,
+                        variant=self.variant, log_path=self.log_path, health_path=self.variant.container.health_path)
+
+    def __enter__(self) -> Endpoint:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        started = time.monotonic()
+        try:
+            self._start()
+            wait = server_ready(self.variant.container.health_path, self.variant.serve.served_model_name)
+            wait.with_startup_timeout(max(0.0, self.startup_timeout - (time.monotonic() - started)))
+            wait.wait_until_ready(self)
+        except BaseException:
+            self._stop()
+            raise
+        self.ready_seconds = time.monotonic() - started
+        return self.endpoint
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self._stop()
+        if self._log_thread is not None:
+            self._log_thread.join(timeout=5)

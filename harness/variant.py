@@ -1,0 +1,412 @@
+"""Variant specs: one folder per image variant under images/, described by `variant.toml`.
+
+A spec is read once into frozen dataclasses; every later stage (build, boot, suites) reads those, never
+the TOML. Unknown keys and wrong types are errors naming the file, the field and what is allowed, so a
+typo cannot silently fall back to a default.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Literal, TypeVar, get_args
+
+from harness.errors import SpecError, UnknownVariant, UsageError
+
+SPEC_FILE = "variant.toml"
+
+GpuVendor = Literal["nvidia", "amd", "none"]
+CAPABILITY_FLAGS = (
+    "chat",
+    "completions",
+    "vision",
+    "video",
+    "audio",
+    "tools",
+    "structured_output",
+    "encoder_decoder",
+)
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class BaseImageSpec:
+    """A Debian base made locally with debootstrap + `docker import` (no registry needed)."""
+
+    suite: str = "bookworm"
+    packages: tuple[str, ...] = ()
+    mirror: str | None = None  # None: the host's own Debian mirror
+    build_arg: str = "BASE_IMAGE"  # the Dockerfile ARG that receives the base's tag
+
+
+@dataclass(frozen=True)
+class WheelhouseSpec:
+    """Python wheels downloaded on the host and copied into the build context (air-gapped installs)."""
+
+    requirements: str = "requirements.txt"
+    python_version: str = "3.11"
+    glibc: str = "2.36"  # the image's glibc: every manylinux tag up to it is accepted
+    exclude: tuple[str, ...] = ()  # distributions dropped after download (e.g. triton on CPU)
+    directory: str = "wheelhouse"  # where it lands inside the build context
+
+
+@dataclass(frozen=True)
+class BuildSpec:
+    dockerfile: str = "Dockerfile"
+    repository: str = ""  # image repository; the tag is a hash of the variant's content
+    args: dict[str, str] = field(default_factory=dict)
+    base: BaseImageSpec | None = None
+    wheelhouse: WheelhouseSpec | None = None
+    image: str | None = None  # a prebuilt image reference instead of a Dockerfile build
+
+
+@dataclass(frozen=True)
+class ServeSpec:
+    """What `vllm serve` is told; see harness.serve_command for how it becomes argv."""
+
+    model: str
+    served_model_name: str
+    max_model_len: int | None = None
+    gpu_memory_utilization: float | None = None
+    dtype: str | None = None
+    enforce_eager: bool = False
+    trust_remote_code: bool = False
+    chat_template: str | None = None
+    extra_args: tuple[str, ...] = ()
+    entrypoint: tuple[str, ...] | None = None  # None: the image's own ENTRYPOINT
+    api_key_env: str | None = None  # host env var whose value becomes --api-key (a secret)
+
+
+@dataclass(frozen=True)
+class Mount:
+    source: str
+    target: str
+    read_only: bool = True
+
+
+@dataclass(frozen=True)
+class GpuSpec:
+    vendor: GpuVendor = "none"
+    devices: tuple[str, ...] = ()  # explicit device ids; empty means `count`
+    count: int = -1  # -1: all GPUs (only used when devices is empty)
+
+
+@dataclass(frozen=True)
+class ContainerSpec:
+    port: int = 8000
+    health_path: str = "/health"
+    startup_timeout: float = 600.0
+    shm_size: str | None = None
+    ipc_mode: str | None = None
+    memory_limit: str | None = None
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    chat: bool = True
+    completions: bool = True
+    vision: bool = False
+    multi_image: int = 0  # the most images one request may carry; 0: not declared
+    video: bool = False
+    audio: bool = False
+    tools: bool = False
+    structured_output: bool = False
+    encoder_decoder: bool = False
+
+    def has(self, name: str) -> bool:
+        if name == "multi_image":
+            return self.multi_image > 1
+        if name not in CAPABILITY_FLAGS:
+            raise UsageError(f"unknown capability '{name}'; known: {', '.join(capability_names())}")
+        return bool(getattr(self, name))
+
+    def enabled(self) -> list[str]:
+        names = [n for n in CAPABILITY_FLAGS if getattr(self, n)]
+        if self.multi_image > 1:
+            names.append(f"multi_image={self.multi_image}")
+        return names
+
+    @classmethod
+    def parse(cls, text: str) -> Capabilities:
+        """Parse the `--capabilities` form: `chat,vision,multi_image=4`. Unlisted flags are off."""
+        values: dict[str, Any] = dict.fromkeys(CAPABILITY_FLAGS, False)
+        for item in filter(None, (part.strip() for part in text.split(","))):
+            name, _, value = item.partition("=")
+            if name == "multi_image":
+                if not value.isdigit():
+                    raise UsageError(f"--capabilities: multi_image needs a count, e.g. multi_image=4 (got '{item}')")
+                values["multi_image"] = int(value)
+            elif name in CAPABILITY_FLAGS and not value:
+                values[name] = True
+            else:
+                raise UsageError(f"--capabilities: unknown '{item}'; known: {', '.join(capability_names())}")
+        return cls(**values)
+
+
+def capability_names() -> list[str]:
+    return [*CAPABILITY_FLAGS, "multi_image"]
+
+
+@dataclass(frozen=True)
+class ProcessSpec:
+    """How `--runtime process` runs the server as a local subprocess (hosts without Docker)."""
+
+    command: tuple[str, ...] = ("vllm", "serve")
+    model: str | None = None  # the model path on the host, when it differs from the image's
+
+
+@dataclass(frozen=True)
+class Variant:
+    name: str
+    folder: Path
+    serve: ServeSpec
+    description: str = ""
+    build: BuildSpec = field(default_factory=BuildSpec)
+    env: dict[str, str] = field(default_factory=dict)
+    secret_env: tuple[str, ...] = ()  # host env vars passed through and always redacted
+    mounts: tuple[Mount, ...] = ()
+    gpu: GpuSpec = field(default_factory=GpuSpec)
+    container: ContainerSpec = field(default_factory=ContainerSpec)
+    capabilities: Capabilities = field(default_factory=Capabilities)
+    process: ProcessSpec = field(default_factory=ProcessSpec)
+
+    @property
+    def spec_path(self) -> Path:
+        return self.folder / SPEC_FILE
+
+
+# --- the registry -------------------------------------------------------------------------------
+
+
+def default_images_dir() -> Path:
+    return Path(os.environ.get("VLLM_HARNESS_IMAGES", "images")).resolve()
+
+
+def variant_names(images_dir: Path) -> list[str]:
+    if not images_dir.is_dir():
+        return []
+    return sorted(p.name for p in images_dir.iterdir() if (p / SPEC_FILE).is_file())
+
+
+def load_variant(images_dir: Path, name: str) -> Variant:
+    folder = images_dir / name
+    if not (folder / SPEC_FILE).is_file():
+        raise UnknownVariant(name, variant_names(images_dir))
+    return parse_spec(folder / SPEC_FILE)
+
+
+def load_all(images_dir: Path) -> list[Variant]:
+    return [load_variant(images_dir, name) for name in variant_names(images_dir)]
+
+
+# --- parsing ------------------------------------------------------------------------------------
+
+
+class _Table:
+    """One TOML table being read: every key must be consumed, so leftovers are reported as unknown."""
+
+    def __init__(self, path: Path, prefix: str, data: object) -> None:
+        if not isinstance(data, dict):
+            raise SpecError(path, prefix or "<root>", f"must be a table, got {type(data).__name__}")
+        self.path, self.prefix, self.data = path, prefix, data
+
+    def _name(self, key: str) -> str:
+        return f"{self.prefix}.{key}" if self.prefix else key
+
+    def get(self, key: str, kind: type[T], default: T) -> T:
+        if key not in self.data:
+            return default
+        value = self.data[key]
+        # bool is an int in Python: never accept true where a number is asked for, or 1 for a flag
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
+            raise SpecError(self.path, self._name(key), f"must be {kind.__name__}, got {value!r}")
+        return value
+
+    def required(self, key: str, kind: type[T]) -> T:
+        if key not in self.data:
+            raise SpecError(self.path, self._name(key), "is required")
+        return self.get(key, kind, None)  # type: ignore[arg-type]
+
+    def strings(self, key: str) -> tuple[str, ...] | None:
+        if key not in self.data:
+            return None
+        value = self.data[key]
+        if not isinstance(value, list) or not all(isinstance(v, str | int) for v in value):
+            raise SpecError(self.path, self._name(key), f"must be a list of strings, got {value!r}")
+        return tuple(str(v) for v in value)
+
+    def mapping(self, key: str) -> dict[str, str]:
+        value = self.data.get(key, {})
+        if not isinstance(value, dict) or not all(isinstance(v, str | int | float) for v in value.values()):
+            raise SpecError(self.path, self._name(key), "must be a table of string values")
+        return {str(k): str(v) for k, v in value.items()}
+
+    def table(self, key: str) -> _Table | None:
+        return _Table(self.path, self._name(key), self.data[key]) if key in self.data else None
+
+    def check_known(self, allowed: list[str]) -> None:
+        for key in self.data:
+            if key not in allowed:
+                raise SpecError(self.path, self._name(key), f"unknown key; allowed: {', '.join(allowed)}")
+
+
+def _allowed(cls: type, *extra: str) -> list[str]:
+    return [f.name for f in fields(cls)] + list(extra)
+
+
+def parse_spec(path: Path) -> Variant:
+    try:
+        raw = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise SpecError(path, "<syntax>", f"not valid TOML: {exc}") from None
+    root = _Table(path, "", raw)
+    root.check_known(["description", "build", "serve", "env", "secret_env", "mounts", "gpu", "container",
+                      "capabilities", "process"])
+    serve = root.table("serve")
+    if serve is None:
+        raise SpecError(path, "serve", "is required (at least serve.model and serve.served_model_name)")
+    mounts = raw.get("mounts", [])
+    if not isinstance(mounts, list):
+        raise SpecError(path, "mounts", "must be an array of tables ([[mounts]])")
+    return Variant(
+        name=path.parent.name,
+        folder=path.parent.resolve(),
+        description=root.get("description", str, ""),
+        build=_build(root.table("build")),
+        serve=_serve(serve),
+        env=root.mapping("env"),
+        secret_env=root.strings("secret_env") or (),
+        mounts=tuple(_mount(_Table(path, f"mounts[{i}]", m)) for i, m in enumerate(mounts)),
+        gpu=_gpu(root.table("gpu")),
+        container=_container(root.table("container")),
+        capabilities=_capabilities(root.table("capabilities")),
+        process=_process(root.table("process")),
+    )
+
+
+def _build(t: _Table | None) -> BuildSpec:
+    if t is None:
+        return BuildSpec()
+    t.check_known(["dockerfile", "repository", "args", "base", "wheelhouse", "image"])
+    base = t.table("base")
+    wheels = t.table("wheelhouse")
+    return BuildSpec(
+        dockerfile=t.get("dockerfile", str, "Dockerfile"),
+        repository=t.get("repository", str, ""),
+        args=t.mapping("args"),
+        base=_base(base) if base else None,
+        wheelhouse=_wheelhouse(wheels) if wheels else None,
+        image=t.get("image", str, None),  # type: ignore[arg-type]
+    )
+
+
+def _base(t: _Table) -> BaseImageSpec:
+    t.check_known(_allowed(BaseImageSpec))
+    return BaseImageSpec(
+        suite=t.get("suite", str, "bookworm"),
+        packages=t.strings("packages") or (),
+        mirror=t.get("mirror", str, None),  # type: ignore[arg-type]
+        build_arg=t.get("build_arg", str, "BASE_IMAGE"),
+    )
+
+
+def _wheelhouse(t: _Table) -> WheelhouseSpec:
+    t.check_known(_allowed(WheelhouseSpec))
+    return WheelhouseSpec(
+        requirements=t.get("requirements", str, "requirements.txt"),
+        python_version=t.get("python_version", str, "3.11"),
+        glibc=t.get("glibc", str, "2.36"),
+        exclude=t.strings("exclude") or (),
+        directory=t.get("directory", str, "wheelhouse"),
+    )
+
+
+def _serve(t: _Table) -> ServeSpec:
+    t.check_known(_allowed(ServeSpec))
+    utilization = t.get("gpu_memory_utilization", float, None)  # type: ignore[arg-type]
+    if utilization is not None and not 0 < utilization <= 1:
+        raise SpecError(t.path, "serve.gpu_memory_utilization", f"must be in (0, 1], got {utilization}")
+    max_len = t.get("max_model_len", int, None)  # type: ignore[arg-type]
+    if max_len is not None and max_len <= 0:
+        raise SpecError(t.path, "serve.max_model_len", f"must be a positive integer, got {max_len}")
+    return ServeSpec(
+        model=t.required("model", str),
+        served_model_name=t.required("served_model_name", str),
+        max_model_len=max_len,
+        gpu_memory_utilization=utilization,
+        dtype=t.get("dtype", str, None),  # type: ignore[arg-type]
+        enforce_eager=t.get("enforce_eager", bool, False),
+        trust_remote_code=t.get("trust_remote_code", bool, False),
+        chat_template=t.get("chat_template", str, None),  # type: ignore[arg-type]
+        extra_args=t.strings("extra_args") or (),
+        entrypoint=t.strings("entrypoint"),
+        api_key_env=t.get("api_key_env", str, None),  # type: ignore[arg-type]
+    )
+
+
+def _mount(t: _Table) -> Mount:
+    t.check_known(_allowed(Mount))
+    return Mount(source=t.required("source", str), target=t.required("target", str),
+                 read_only=t.get("read_only", bool, True))
+
+
+def _gpu(t: _Table | None) -> GpuSpec:
+    if t is None:
+        return GpuSpec()
+    t.check_known(_allowed(GpuSpec))
+    vendor = t.get("vendor", str, "none")
+    if vendor not in get_args(GpuVendor):
+        raise SpecError(t.path, "gpu.vendor", f"must be one of {', '.join(get_args(GpuVendor))}, got '{vendor}'")
+    count = t.get("count", int, -1)
+    if count == 0 or count < -1:
+        raise SpecError(t.path, "gpu.count", f"must be a positive integer or -1 for all, got {count}")
+    return GpuSpec(vendor=vendor, devices=t.strings("devices") or (), count=count)  # type: ignore[arg-type]
+
+
+def _container(t: _Table | None) -> ContainerSpec:
+    if t is None:
+        return ContainerSpec()
+    t.check_known(_allowed(ContainerSpec))
+    port = t.get("port", int, 8000)
+    if not 0 < port < 65536:
+        raise SpecError(t.path, "container.port", f"must be a TCP port (1-65535), got {port}")
+    timeout = t.get("startup_timeout", float, 600.0)
+    if timeout <= 0:
+        raise SpecError(t.path, "container.startup_timeout", f"must be positive seconds, got {timeout}")
+    health = t.get("health_path", str, "/health")
+    if not health.startswith("/"):
+        raise SpecError(t.path, "container.health_path", f"must start with '/', got '{health}'")
+    return ContainerSpec(
+        port=port,
+        health_path=health,
+        startup_timeout=timeout,
+        shm_size=t.get("shm_size", str, None),  # type: ignore[arg-type]
+        ipc_mode=t.get("ipc_mode", str, None),  # type: ignore[arg-type]
+        memory_limit=t.get("memory_limit", str, None),  # type: ignore[arg-type]
+    )
+
+
+def _capabilities(t: _Table | None) -> Capabilities:
+    if t is None:
+        return Capabilities()
+    t.check_known(capability_names())
+    flags = {name: t.get(name, bool, getattr(Capabilities, name)) for name in CAPABILITY_FLAGS}
+    multi = t.get("multi_image", int, 0)
+    if multi < 0:
+        raise SpecError(t.path, "capabilities.multi_image", f"must be the max image count (>= 0), got {multi}")
+    return Capabilities(**flags, multi_image=multi)
+
+
+def _process(t: _Table | None) -> ProcessSpec:
+    if t is None:
+        return ProcessSpec()
+    t.check_known(_allowed(ProcessSpec))
+    command = t.strings("command") or ProcessSpec.command
+    if not command:
+        raise SpecError(t.path, "process.command", "must not be empty")
+    return ProcessSpec(command=command, model=t.get("model", str, None))  # type: ignore[arg-type]

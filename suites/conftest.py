@@ -1,0 +1,2 @@
+"""Suites users run: `pytest suites/ --image NAME` (or `--base-url URL`). The harness's pytest plugin
+(harness.plugin, loaded through its entry point) provides the `endpoint` and `api` fixtures."""

@@ -1,0 +1,132 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from harness.errors import SpecError, UnknownVariant, UsageError
+from harness.variant import Capabilities, load_variant, parse_spec, variant_names
+
+REPO_IMAGES = Path(__file__).resolve().parents[2] / "images"
+
+MINIMAL = """
+[serve]
+model = "/models/m"
+served_model_name = "m"
+"""
+
+
+def write_spec(tmp_path: Path, text: str, name: str = "v") -> Path:
+    folder = tmp_path / name
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "variant.toml").write_text(text)
+    return folder / "variant.toml"
+
+
+def test_minimal_spec_gets_defaults(tmp_path: Path) -> None:
+    variant = parse_spec(write_spec(tmp_path, MINIMAL))
+    assert variant.name == "v"
+    assert variant.serve.model == "/models/m"
+    assert variant.gpu.vendor == "none"
+    assert variant.container.port == 8000
+    assert variant.container.health_path == "/health"
+    assert variant.capabilities.chat and not variant.capabilities.vision
+
+
+def test_full_spec_round_trip(tmp_path: Path) -> None:
+    spec = MINIMAL + """
+max_model_len = 4096
+gpu_memory_utilization = 0.75
+enforce_eager = true
+extra_args = ["--max-num-seqs", 16]
+[env]
+PYTHONPATH = "/vllm-workspace"
+[[mounts]]
+source = "~/.cache/huggingface"
+target = "/root/.cache/huggingface"
+[[mounts]]
+source = "processors"
+target = "/vllm-workspace"
+read_only = false
+[gpu]
+vendor = "nvidia"
+devices = ["0", "1"]
+[container]
+shm_size = "16g"
+startup_timeout = 900
+[capabilities]
+vision = true
+multi_image = 4
+encoder_decoder = true
+"""
+    v = parse_spec(write_spec(tmp_path, spec))
+    assert v.serve.max_model_len == 4096 and v.serve.gpu_memory_utilization == 0.75
+    assert v.serve.extra_args == ("--max-num-seqs", "16")
+    assert v.env == {"PYTHONPATH": "/vllm-workspace"}
+    assert [m.read_only for m in v.mounts] == [True, False]
+    assert v.gpu.devices == ("0", "1")
+    assert v.container.startup_timeout == 900.0
+    assert v.capabilities.has("multi_image") and v.capabilities.multi_image == 4
+    assert v.capabilities.has("encoder_decoder") and not v.capabilities.has("audio")
+
+
+@pytest.mark.parametrize(
+    ("extra", "field", "fragment"),
+    [
+        ("[gpu]\nvendor = 'intel'", "gpu.vendor", "nvidia, amd, none"),
+        ("[serve2]\nx = 1", "serve2", "allowed: description, build"),
+        ("[container]\nport = 'eight'", "container.port", "must be int"),
+        ("[container]\nport = 70000", "container.port", "1-65535"),
+        ("[container]\nhealth_path = 'health'", "container.health_path", "start with '/'"),
+        ("[capabilities]\nvison = true", "capabilities.vison", "unknown key"),
+        ("[capabilities]\nvision = 1", "capabilities.vision", "must be bool"),
+        ("[gpu]\ncount = 0", "gpu.count", "positive"),
+    ],
+)
+def test_malformed_spec_names_file_field_and_allowed(tmp_path: Path, extra: str, field: str, fragment: str) -> None:
+    path = write_spec(tmp_path, MINIMAL + extra)
+    with pytest.raises(SpecError) as info:
+        parse_spec(path)
+    message = str(info.value)
+    assert str(path) in message and f"'{field}'" in message and fragment in message
+    assert "\n" not in message
+
+
+def test_out_of_range_serve_value(tmp_path: Path) -> None:
+    spec = MINIMAL.replace('served_model_name = "m"', 'served_model_name = "m"\ngpu_memory_utilization = 1.5')
+    with pytest.raises(SpecError, match=r"serve.gpu_memory_utilization.*\(0, 1\]"):
+        parse_spec(write_spec(tmp_path, spec))
+
+
+def test_missing_required_and_bad_toml(tmp_path: Path) -> None:
+    with pytest.raises(SpecError, match="'serve.served_model_name': is required"):
+        parse_spec(write_spec(tmp_path, '[serve]\nmodel = "m"\n'))
+    with pytest.raises(SpecError, match="not valid TOML"):
+        parse_spec(write_spec(tmp_path, "[serve\n", name="broken"))
+
+
+def test_unknown_variant_lists_the_known_ones(tmp_path: Path) -> None:
+    write_spec(tmp_path, MINIMAL, name="alpha")
+    write_spec(tmp_path, MINIMAL, name="beta")
+    (tmp_path / "not-a-variant").mkdir()
+    assert variant_names(tmp_path) == ["alpha", "beta"]
+    with pytest.raises(UnknownVariant, match="unknown image variant 'gamma'; variants are: alpha, beta"):
+        load_variant(tmp_path, "gamma")
+
+
+def test_capabilities_flag_parsing() -> None:
+    caps = Capabilities.parse("chat, vision,multi_image=3")
+    assert caps.chat and caps.vision and caps.multi_image == 3 and not caps.completions
+    assert caps.enabled() == ["chat", "vision", "multi_image=3"]
+    with pytest.raises(UsageError, match="unknown 'telepathy'"):
+        Capabilities.parse("chat,telepathy")
+    with pytest.raises(UsageError, match="multi_image needs a count"):
+        Capabilities.parse("multi_image")
+
+
+def test_every_shipped_variant_parses() -> None:
+    names = variant_names(REPO_IMAGES)
+    assert "cpu-tiny" in names
+    for name in names:
+        variant = load_variant(REPO_IMAGES, name)
+        assert (variant.folder / variant.build.dockerfile).is_file() or variant.build.image
