@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from harness.endpoint import Endpoint
-from harness.errors import HarnessError
+from harness.errors import HarnessError, UsageError
 from harness.launch import RUNTIMES, TargetOptions, launch, terminate_as_interrupt
 from harness.progress import LogProgress
 from harness.results import RunRecorder
@@ -109,6 +109,9 @@ class HarnessSession:
         self._stack.enter_context(terminate_as_interrupt())
         try:
             self._endpoint = self._stack.enter_context(launch(self.options, recorder, progress))
+        except UsageError as exc:  # e.g. an unreachable --base-url: nothing any test can do about it
+            recorder.update(boot_error=str(exc))
+            pytest.exit(f"vllm-harness: {exc}", returncode=exc.exit_code)
         except HarnessError as exc:
             self._boot_error = str(exc)
             recorder.update(boot_error=str(exc))

@@ -26,6 +26,8 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 class ProcessServer(ManagedServer):
+    """Runs `process.command` + the serve arguments, from the variant's folder."""
+
     runtime = "process"
 
     def __init__(self, variant: Variant, run_dir: Path, *, api_key: str | None = None,
@@ -53,7 +55,8 @@ class ProcessServer(ManagedServer):
         try:
             # its own session: stopping it stops its children too (vLLM's engine core is one)
             self.process = subprocess.Popen(self.argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                            stdin=subprocess.DEVNULL, env=env, start_new_session=True)
+                                            stdin=subprocess.DEVNULL, env=env, cwd=self.variant.folder,
+                                            start_new_session=True)
         except OSError as exc:
             raise BootError(f"cannot run {self.argv[0]!r} for {self.variant.name}: {exc.strerror}; install it, "
                             "or set process.command in the variant spec") from None

@@ -39,8 +39,8 @@ def test_serve_args_carry_every_setting(tmp_path: Path) -> None:
     assert args[0] == "/models/m"
     pairs = dict(zip(args[1::2], args[2::2], strict=False))
     assert pairs["--served-model-name"] == "served"
-    assert ["--max-model-len", "4096"] == args[args.index("--max-model-len"):][:2]
-    assert ["--gpu-memory-utilization", "0.8"] == args[args.index("--gpu-memory-utilization"):][:2]
+    assert args[args.index("--max-model-len"):][:2] == ["--max-model-len", "4096"]
+    assert args[args.index("--gpu-memory-utilization"):][:2] == ["--gpu-memory-utilization", "0.8"]
     assert "--enforce-eager" in args and "--trust-remote-code" in args
     assert args[-2:] == ["--max-num-seqs", "8"]
 

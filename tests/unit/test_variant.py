@@ -99,7 +99,7 @@ def test_out_of_range_serve_value(tmp_path: Path) -> None:
 
 
 def test_missing_required_and_bad_toml(tmp_path: Path) -> None:
-    with pytest.raises(SpecError, match="'serve.served_model_name': is required"):
+    with pytest.raises(SpecError, match=r"'serve\.served_model_name': is required"):
         parse_spec(write_spec(tmp_path, '[serve]\nmodel = "m"\n'))
     with pytest.raises(SpecError, match="not valid TOML"):
         parse_spec(write_spec(tmp_path, "[serve\n", name="broken"))

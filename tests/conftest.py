@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import docker
+import pytest
+
+from harness.engine import connect
+from harness.labels import SESSION, SESSION_ID
+
+FIXTURES = Path(__file__).parent / "fixtures"
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def docker_client() -> Iterator[docker.DockerClient]:
+    """The real engine. Integration tests fail (never skip) without one: CI must run them."""
+    client = connect()
+    yield client
+    # nothing this test session started may survive it
+    leftovers = client.containers.list(all=True, filters={"label": f"{SESSION}={SESSION_ID}"})
+    for container in leftovers:
+        container.remove(force=True)
+    assert not leftovers, f"tests left containers behind: {[c.name for c in leftovers]}"
+
+
+@pytest.fixture
+def make_variant(tmp_path: Path) -> Callable[..., Path]:
+    """Copy the stub variant into a fresh images dir under a given name, optionally editing its spec;
+    returns the images dir."""
+    images = tmp_path / "images"
+
+    def make(name: str = "stub", extra_args: list[str] | None = None, startup_timeout: float = 60) -> Path:
+        target = images / name
+        shutil.copytree(FIXTURES / "stub-variant", target)
+        spec = (target / "variant.toml").read_text()
+        if extra_args:
+            spec = spec.replace('served_model_name = "stub"',
+                                f'served_model_name = "stub"\nextra_args = {extra_args!r}'.replace("'", '"'))
+        spec = spec.replace("startup_timeout = 60", f"startup_timeout = {startup_timeout}")
+        (target / "variant.toml").write_text(spec)
+        return images
+
+    return make
