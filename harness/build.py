@@ -43,7 +43,9 @@ class BuiltImage:
 
 
 def build_variant(client: docker.DockerClient, variant: Variant, progress: Progress, *,
-                  force: bool = False) -> BuiltImage:
+                  force: bool = False, no_cache: bool = False) -> BuiltImage:
+    """Build (or find) the variant's image. `force` builds even when the content tag exists;
+    `no_cache` also ignores the engine's layer cache (a cold build)."""
     spec = variant.build
     if spec.image and not (variant.folder / spec.dockerfile).is_file():
         return _prebuilt(client, spec.image, progress)
@@ -59,7 +61,7 @@ def build_variant(client: docker.DockerClient, variant: Variant, progress: Progr
     content = digest(tree_digest(variant.folder, NOT_BUILD_INPUTS), spec.dockerfile, build_args,
                      wheels.name if wheels else None)
     ref = f"{spec.repository or 'vllm-harness/' + variant.name}:{content}"
-    if not force:
+    if not (force or no_cache):
         try:
             image = client.images.get(ref)
             progress.note(f"{ref} is up to date (content {content}); not rebuilding")
@@ -67,8 +69,8 @@ def build_variant(client: docker.DockerClient, variant: Variant, progress: Progr
         except docker.errors.ImageNotFound:
             pass
     with _staged_context(variant, wheels, spec.wheelhouse.directory if spec.wheelhouse else "") as context:
-        image_id = _docker_build(client, context, spec.dockerfile, ref, build_args,
-                                 {VARIANT: variant.name, HARNESS_VERSION: __version__, CONTENT: content}, progress)
+        labels = {VARIANT: variant.name, HARNESS_VERSION: __version__, CONTENT: content}
+        image_id = _docker_build(client, context, spec.dockerfile, ref, build_args, labels, progress, no_cache)
     image = client.images.get(image_id)
     seconds = time.monotonic() - started
     progress.note(f"built {ref} in {seconds:.0f}s ({int(image.attrs.get('Size', 0)) / 1e9:.2f} GB)")
@@ -118,13 +120,13 @@ def _link_or_copy(source: Path, target: Path) -> None:
 
 
 def _docker_build(client: docker.DockerClient, context: Path, dockerfile: str, ref: str,
-                  build_args: dict[str, str], labels: dict[str, str], progress: Progress) -> str:
+                  build_args: dict[str, str], labels: dict[str, str], progress: Progress, no_cache: bool) -> str:
     step = "preparing the build context"
     tail: list[str] = []
     image_id: str | None = None
     try:
         for chunk in client.api.build(path=str(context), dockerfile=dockerfile, tag=ref, buildargs=build_args,
-                                      labels=labels, rm=True, forcerm=True, decode=True):
+                                      labels=labels, rm=True, forcerm=True, decode=True, nocache=no_cache):
             if "error" in chunk:
                 detail = str(chunk["error"]).strip()
                 raise BuildError(f"docker build of {ref} failed at {step}: {detail.splitlines()[-1][:300]}",
