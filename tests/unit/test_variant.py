@@ -130,3 +130,11 @@ def test_every_shipped_variant_parses() -> None:
     for name in names:
         variant = load_variant(REPO_IMAGES, name)
         assert (variant.folder / variant.build.dockerfile).is_file() or variant.build.image
+
+
+def test_readme_example_spec_is_valid(tmp_path: Path) -> None:
+    readme = (REPO_IMAGES.parent / "README.md").read_text()
+    example = readme.split("```toml\n", 1)[1].split("```", 1)[0]
+    variant = parse_spec(write_spec(tmp_path, example, name="qwen"))
+    assert variant.gpu.vendor == "nvidia" and variant.secret_env == ("HF_TOKEN",)
+    assert variant.capabilities.multi_image == 4
