@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import grp
 import os
-from pathlib import Path
 from typing import Any
 
 from docker.types import DeviceRequest
 
 from harness.labels import SESSION_ID, labels_for
 from harness.serve_command import serve_args
-from harness.variant import GpuSpec, Variant
+from harness.variant import GpuSpec, Variant, host_path
 
 AMD_DEVICES = ("/dev/kfd", "/dev/dri")
 AMD_GROUPS = ("video", "render")
@@ -50,11 +49,6 @@ def host_group_ids(names: tuple[str, ...]) -> dict[str, int]:
     return found
 
 
-def _mount_source(source: str, folder: Path) -> str:
-    path = Path(os.path.expandvars(os.path.expanduser(source)))
-    return str(path if path.is_absolute() else (folder / path).resolve())
-
-
 def container_environment(variant: Variant, host_env: dict[str, str], api_key: str | None) -> dict[str, str]:
     env = dict(variant.env)
     for name in variant.secret_env:
@@ -87,7 +81,8 @@ def run_kwargs(
         # lets the server fetch test images that the harness serves on the host
         "extra_hosts": {"host.docker.internal": "host-gateway"},
         "volumes": {
-            _mount_source(m.source, variant.folder): {"bind": m.target, "mode": "ro" if m.read_only else "rw"}
+            host_path(m.source, variant.folder, "mount source"):
+                {"bind": m.target, "mode": "ro" if m.read_only else "rw"}
             for m in variant.mounts
         },
     }

@@ -13,7 +13,7 @@ from harness.docker_run import container_environment
 from harness.errors import BootError
 from harness.serve_command import serve_args
 from harness.server import ManagedServer
-from harness.variant import Variant
+from harness.variant import Variant, host_path
 from harness.wait import ExitStatus
 
 STOP_GRACE_SECONDS = 15
@@ -38,8 +38,11 @@ class ProcessServer(ManagedServer):
 
     @property
     def argv(self) -> list[str]:
+        model = self.variant.process.model
+        if model is not None:
+            model = host_path(model, self.variant.folder, "process.model")
         return [*self.variant.process.command,
-                *serve_args(self.variant.serve, port=self.port, host="127.0.0.1", model=self.variant.process.model)]
+                *serve_args(self.variant.serve, port=self.port, host="127.0.0.1", model=model)]
 
     @property
     def description(self) -> str:

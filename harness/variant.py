@@ -178,6 +178,16 @@ class Variant:
         return self.folder / SPEC_FILE
 
 
+def host_path(text: str, folder: Path, what: str) -> str:
+    """A host path from a spec: `~` and `$VARS` expanded, relative paths taken from the variant folder."""
+    expanded = os.path.expandvars(os.path.expanduser(text))
+    if "$" in expanded:
+        raise UsageError(f"{what} '{text}' names an environment variable that is not set; set it or edit "
+                         f"{folder / SPEC_FILE}")
+    path = Path(expanded)
+    return str(path if path.is_absolute() else (folder / path).resolve())
+
+
 # --- the registry -------------------------------------------------------------------------------
 
 
