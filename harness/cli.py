@@ -10,6 +10,7 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from harness import __version__
 from harness.build import build_variant
@@ -38,7 +39,9 @@ def _cmd_list(args: argparse.Namespace) -> int:
 def _spinner_progress(log: Path | None) -> tuple[LogProgress, Callable[[], None]]:
     status = console.status("starting")
     status.start()
-    progress = LogProgress(log, show=console.print, glimpse=lambda line: status.update(line[:110]))
+    # tool output may contain [brackets]: shown as plain text, never as rich markup
+    progress = LogProgress(log, show=lambda line: console.print(line, markup=False),
+                           glimpse=lambda line: status.update(Text(line[:110])))
 
     def close() -> None:
         status.stop()
