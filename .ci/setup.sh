@@ -28,6 +28,7 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[dev]' 2>&1 \
   | grep -v "is neither a file nor a directory" || true
-.venv/bin/python -c "import harness, docker, httpx, locust, pandas, matplotlib, pynvml, PIL, rich, openai" \
+# locust first: it monkey-patches ssl (gevent), which must happen before anything imports ssl
+.venv/bin/python -c "import locust, harness, docker, httpx, pandas, matplotlib, pynvml, PIL, rich, openai" \
   || { echo "setup: the harness did not install into .venv" >&2; exit 1; }
 echo "setup: ready (docker $(docker version --format '{{.Server.Version}}'), $(.venv/bin/python --version))"
