@@ -7,6 +7,7 @@ from pathlib import Path
 import docker
 import pytest
 
+from harness.endpoint import Endpoint
 from harness.engine import connect
 from harness.labels import SESSION, SESSION_ID
 
@@ -44,3 +45,20 @@ def make_variant(tmp_path: Path) -> Callable[..., Path]:
         return images
 
     return make
+
+
+@pytest.fixture(scope="session")
+def cpu_tiny(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Endpoint]:
+    """One real cpu-tiny server (real vLLM) shared by the tests that prove the suites' checks: they run
+    the suites against it directly, and through tests/defects proxies that break it on purpose."""
+    from harness.launch import TargetOptions, launch
+    from harness.progress import LogProgress
+    from harness.results import RunRecorder
+
+    reports = tmp_path_factory.mktemp("cpu-tiny-reports")
+    options = TargetOptions(images_dir=REPO / "images", reports_dir=reports, image="cpu-tiny")
+    recorder = RunRecorder(reports, "cpu-tiny")
+    progress = LogProgress(recorder.dir / "build.log", show=print)
+    with launch(options, recorder, progress) as endpoint:
+        yield endpoint
+    progress.close()
