@@ -12,7 +12,7 @@ from pathlib import Path
 import docker
 import docker.errors
 
-from harness.cache import cache_dir, digest
+from harness.cache import cache_dir, digest, locked
 from harness.commands import run_logged
 from harness.errors import BuildError, EnvironmentProblem
 from harness.progress import Progress
@@ -42,11 +42,17 @@ def base_tag(spec: BaseImageSpec) -> str:
 def ensure_base_image(client: docker.DockerClient, spec: BaseImageSpec, progress: Progress) -> str:
     """The tag of the base image for `spec`, bootstrapping it first if the engine does not have it."""
     tag = base_tag(spec)
-    try:
-        client.images.get(tag)
-        return tag
-    except docker.errors.ImageNotFound:
-        pass
+    with locked(tag.replace(":", "-").replace("/", "-")):
+        try:
+            client.images.get(tag)
+            return tag
+        except docker.errors.ImageNotFound:
+            pass
+        _bootstrap(client, spec, tag, progress)
+    return tag
+
+
+def _bootstrap(client: docker.DockerClient, spec: BaseImageSpec, tag: str, progress: Progress) -> None:
     if shutil.which("debootstrap") is None:
         raise EnvironmentProblem("debootstrap is not installed; it makes the local base image: "
                                  "apt-get install -y debootstrap")
@@ -73,7 +79,6 @@ def ensure_base_image(client: docker.DockerClient, spec: BaseImageSpec, progress
         progress.note(f"imported {tag}")
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    return tag
 
 
 def _run(command: list[str], progress: Progress, what: str) -> None:

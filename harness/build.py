@@ -17,7 +17,7 @@ import docker.errors
 
 from harness import __version__
 from harness.base_image import ensure_base_image
-from harness.cache import cache_dir, digest, tree_digest
+from harness.cache import cache_dir, digest, locked, tree_digest
 from harness.errors import BuildError, SpecError
 from harness.labels import HARNESS_VERSION, PREFIX, VARIANT
 from harness.progress import Progress
@@ -61,16 +61,18 @@ def build_variant(client: docker.DockerClient, variant: Variant, progress: Progr
     content = digest(tree_digest(variant.folder, NOT_BUILD_INPUTS), spec.dockerfile, build_args,
                      wheels.name if wheels else None)
     ref = f"{spec.repository or 'vllm-harness/' + variant.name}:{content}"
-    if not (force or no_cache):
-        try:
-            image = client.images.get(ref)
-            progress.note(f"{ref} is up to date (content {content}); not rebuilding")
-            return BuiltImage(ref, image.id, int(image.attrs.get("Size", 0)), 0.0, True, base)
-        except docker.errors.ImageNotFound:
-            pass
-    with _staged_context(variant, wheels, spec.wheelhouse.directory if spec.wheelhouse else "") as context:
-        labels = {VARIANT: variant.name, HARNESS_VERSION: __version__, CONTENT: content}
-        image_id = _docker_build(client, context, spec.dockerfile, ref, build_args, labels, progress, no_cache)
+    # one build per content at a time: a second run of the same variant waits, then finds it built
+    with locked(f"build-{variant.name}-{content}"):
+        if not (force or no_cache):
+            try:
+                image = client.images.get(ref)
+                progress.note(f"{ref} is up to date (content {content}); not rebuilding")
+                return BuiltImage(ref, image.id, int(image.attrs.get("Size", 0)), 0.0, True, base)
+            except docker.errors.ImageNotFound:
+                pass
+        with _staged_context(variant, wheels, spec.wheelhouse.directory if spec.wheelhouse else "") as context:
+            labels = {VARIANT: variant.name, HARNESS_VERSION: __version__, CONTENT: content}
+            image_id = _docker_build(client, context, spec.dockerfile, ref, build_args, labels, progress, no_cache)
     image = client.images.get(image_id)
     seconds = time.monotonic() - started
     progress.note(f"built {ref} in {seconds:.0f}s ({int(image.attrs.get('Size', 0)) / 1e9:.2f} GB)")

@@ -3,10 +3,12 @@ decides whether something must be made again."""
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 
@@ -35,3 +37,17 @@ def tree_digest(folder: Path, skip: Iterable[str] = ()) -> str:
         h.update(rel.encode() + b"\0")
         h.update(hashlib.sha256(path.read_bytes()).digest())
     return h.hexdigest()[:16]
+
+
+@contextmanager
+def locked(name: str) -> Iterator[None]:
+    """Hold an exclusive lock on `name` across processes: two runs that need the same wheelhouse or
+    base image wait for each other instead of writing the same folder at once."""
+    lock_dir = cache_dir() / "locks"
+    lock_dir.mkdir(exist_ok=True)
+    with (lock_dir / f"{name}.lock").open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

@@ -9,7 +9,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from harness.cache import cache_dir, digest
+from harness.cache import cache_dir, digest, locked
 from harness.commands import run_logged
 from harness.errors import BuildError, SpecError
 from harness.progress import Progress
@@ -40,6 +40,15 @@ def ensure_wheelhouse(spec: WheelhouseSpec, folder: Path, progress: Progress) ->
     target = cache_dir() / "wheelhouse" / key
     if (target / COMPLETE).exists():
         return target
+    with locked(f"wheelhouse-{key}"):
+        if (target / COMPLETE).exists():  # another run made it while we waited
+            return target
+        _download(spec, requirements, folder, target, progress)
+    return target
+
+
+def _download(spec: WheelhouseSpec, requirements: Path, folder: Path, target: Path, progress: Progress) -> None:
+    key = target.name
     partial = target.with_name(key + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
     command = [sys.executable, "-m", "pip", "download", "--disable-pip-version-check", "--progress-bar", "off",
@@ -60,4 +69,3 @@ def ensure_wheelhouse(spec: WheelhouseSpec, folder: Path, progress: Progress) ->
     (partial / COMPLETE).write_text("")
     shutil.rmtree(target, ignore_errors=True)
     partial.rename(target)
-    return target
