@@ -1,0 +1,45 @@
+"""Telemetry against real servers: the stub container's docker stats, and real vLLM's /metrics moving
+while requests are served."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import docker
+import httpx
+import pandas as pd
+import pytest
+
+from harness.endpoint import Endpoint
+from harness.labels import SESSION, SESSION_ID
+from harness.telemetry import Telemetry
+
+pytestmark = pytest.mark.integration
+
+
+def test_vllm_metrics_and_container_stats_on_one_clock(cpu_tiny: Endpoint, docker_client: docker.DockerClient,
+                                                       tmp_path: Path) -> None:
+    (container,) = docker_client.containers.list(filters={"label": f"{SESSION}={SESSION_ID}", "name": "cpu-tiny"})
+    before = time.time()
+    with Telemetry(tmp_path, cpu_tiny, container_id=container.id, docker_client=docker_client, hz=4) as telemetry:
+        with httpx.Client(base_url=cpu_tiny.base_url, timeout=60) as http:
+            for i in range(6):
+                response = http.post("/v1/completions", json={"model": cpu_tiny.model, "prompt": f"count {i}",
+                                                              "max_tokens": 16, "temperature": 0})
+                assert response.status_code == 200
+        # the engine's stats stream yields about once a second: wait for its first sample, not a fixed time
+        deadline = time.monotonic() + 10
+        while "container:memory_used_bytes" not in telemetry.peaks and time.monotonic() < deadline:
+            time.sleep(0.1)
+    frame = pd.read_csv(tmp_path / "telemetry.csv")
+    assert frame["t"].between(before, time.time()).all(), "telemetry is not on the wall clock of the run"
+    server = frame[frame.source == "server"]
+    tokens = server[server.metric == "generation_tokens_total"]["value"]
+    assert tokens.iloc[-1] - tokens.iloc[0] > 0, "vllm:generation_tokens_total did not move while serving"
+    assert {"num_requests_running", "kv_cache_usage_perc"} <= set(server.metric)
+    assert (frame[(frame.source == "container") & (frame.metric == "memory_used_bytes")]["value"] > 1e8).all()
+    summary = telemetry.summary()
+    assert summary["gpu"]["backend"] == "none"
+    assert summary["samplers"]["server"]["achieved_hz"] > 2, summary
+    print(f"\nsampler overhead: {summary['samplers']}")
