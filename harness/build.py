@@ -51,7 +51,8 @@ def build_variant(client: docker.DockerClient, variant: Variant, progress: Progr
         return _prebuilt(client, spec.image, progress)
     if not (variant.folder / spec.dockerfile).is_file():
         raise SpecError(variant.spec_path, "build.dockerfile",
-                        f"'{spec.dockerfile}' does not exist in {variant.folder} (or set build.image)")
+                        f"'{spec.dockerfile}' does not exist in {variant.folder}; set build.image, or run this "
+                        "variant with --runtime process")
     started = time.monotonic()
     base = ensure_base_image(client, spec.base, progress) if spec.base else None
     wheels = ensure_wheelhouse(spec.wheelhouse, variant.folder, progress) if spec.wheelhouse else None

@@ -79,6 +79,34 @@ def _cmd_up(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_load(args: argparse.Namespace) -> int:
+    from harness.load import cli as load_cli
+    from harness.load.runner import run_load
+    from harness.variant import LoadSpec
+
+    load_cli.check_target(args)
+    options = TargetOptions(images_dir=args.images_dir, reports_dir=args.reports_dir, image=args.name,
+                            base_url=args.base_url, model=args.model, api_key=args.api_key,
+                            capabilities=None if args.name else "chat,completions,vision", runtime=args.runtime)
+    options.check()
+    variant = options.variant()
+    spec = variant.load if variant else LoadSpec()
+    recorder = RunRecorder(args.reports_dir, f"load-{options.label}")
+    progress, close = _spinner_progress(recorder.dir / "build.log")
+    try:
+        with launch(options, recorder, progress) as endpoint:
+            close()
+            config = load_cli.config_from(args, endpoint.base_url, endpoint.model, spec, options.label)
+            report = run_load(endpoint, config, recorder.dir, slo=spec.slo, console=console,
+                              metadata={"image": recorder.run.get("image")})
+    finally:
+        close()
+    load_cli.print_summary(report)
+    if not report.valid:
+        return 3
+    return 1 if report.slo_failures else 0
+
+
 def _cmd_reap(args: argparse.Namespace) -> int:
     removed = reap(connect(), everything=args.all)
     for line in removed:
@@ -107,6 +135,12 @@ def parser() -> argparse.ArgumentParser:
     reap_cmd = sub.add_parser("reap", help="remove containers/networks left by harness runs that are gone")
     reap_cmd.add_argument("--all", action="store_true", help="also those of runs still alive")
     reap_cmd.set_defaults(func=_cmd_reap)
+    load = sub.add_parser("load", help="drive a variant (or --base-url) with locust; write a report (exit 1: SLO "
+                                       "missed, 3: the load generator was saturated)")
+    from harness.load.cli import add_arguments
+
+    add_arguments(load)
+    load.set_defaults(func=_cmd_load)
     return p
 
 

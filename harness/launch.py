@@ -46,6 +46,9 @@ class TargetOptions:
     rebuild: bool = False
     startup_timeout: float | None = None
     host_ip: str = "127.0.0.1"
+    # extra server env, e.g. VLLM_ENABLE_V1_MULTIPROCESSING=0 for the multimodal suite's second boot;
+    # a server launched with it gets its own container name, so it can run beside the first
+    extra_env: tuple[tuple[str, str], ...] = ()
 
     @property
     def has_target(self) -> bool:
@@ -115,6 +118,8 @@ def launch(options: TargetOptions, recorder: RunRecorder, progress: Progress) ->
         yield endpoint
         return
     assert variant is not None, "check() guarantees --image or --base-url"
+    if options.extra_env:
+        variant = replace(variant, env={**variant.env, **dict(options.extra_env)})
     recorder.update(variant=variant.name, runtime=options.runtime, model=variant.serve.served_model_name)
     if options.runtime == "process":
         server: ProcessServer | DockerServer = ProcessServer(
@@ -126,7 +131,8 @@ def launch(options: TargetOptions, recorder: RunRecorder, progress: Progress) ->
         built = build_variant(client, variant, progress, force=options.rebuild)
         recorder.update(image=built.as_record())
         server = DockerServer(client, variant, built.ref, recorder.dir, api_key=api_key, host_ip=options.host_ip,
-                              startup_timeout=options.startup_timeout)
+                              startup_timeout=options.startup_timeout,
+                              name_suffix="env" if options.extra_env else "")
     progress.note(f"booting {variant.name} ({options.runtime}); waiting for {variant.container.health_path} "
                   f"and /v1/models to list '{variant.serve.served_model_name}'")
     with server as endpoint:

@@ -8,22 +8,25 @@ whatever it started at the end of the session (also on Ctrl-C, SIGTERM and failu
 
 from __future__ import annotations
 
+import fnmatch
 import os
 from collections.abc import Generator, Iterator
 from contextlib import ExitStack
 from pathlib import Path
 
 import httpx
+import openai
 import pytest
 
 from harness.endpoint import Endpoint
 from harness.errors import HarnessError, UsageError
+from harness.image_server import MediaServer, serve_address
 from harness.launch import RUNTIMES, TargetOptions, launch, terminate_as_interrupt
 from harness.progress import LogProgress
 from harness.results import RunRecorder
 from harness.variant import Capabilities, capability_names, default_images_dir, variant_names
 
-ENDPOINT_FIXTURES = {"endpoint", "api"}
+ENDPOINT_FIXTURES = {"endpoint", "api", "openai_client"}
 
 
 def _positive_float(text: str) -> float:
@@ -51,10 +54,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--rebuild", action="store_true", help="rebuild the image even if its content is unchanged")
     group.addoption("--startup-timeout", type=_positive_float, default=None, metavar="SECONDS",
                     help="override the variant's container.startup_timeout")
+    group.addoption("--image-host", default=os.environ.get("VLLM_HARNESS_IMAGE_HOST"), metavar="HOST",
+                    help="an address of this machine where the server under test can fetch test media over http "
+                         "('docker': the Docker bridge, as host.docker.internal; the default for --runtime docker)")
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "requires(*capabilities): needs these capabilities of the target variant")
+    config.addinivalue_line("markers", "load: a load test (minutes of traffic); runs only when -m selects it, "
+                                       "e.g. -m load")
     images_dir = config.getoption("images_dir") or default_images_dir()
     options = TargetOptions(
         images_dir=Path(images_dir).resolve(), reports_dir=Path(config.getoption("reports_dir")),
@@ -67,6 +75,16 @@ def pytest_configure(config: pytest.Config) -> None:
     except HarnessError as exc:
         raise pytest.UsageError(str(exc)) from None
     config.pluginmanager.register(HarnessSession(config, options), "vllm-harness-session")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Load tests are opt-in: without a -m expression that names `load`, they are deselected."""
+    if "load" in (config.getoption("markexpr") or ""):
+        return
+    load = [item for item in items if item.get_closest_marker("load")]
+    if load:
+        config.hook.pytest_deselected(items=load)
+        items[:] = [item for item in items if not item.get_closest_marker("load")]
 
 
 class HarnessSession:
@@ -140,6 +158,12 @@ class HarnessSession:
                 missing = [c for c in marker.args if self.capabilities is None or not self.capabilities.has(c)]
                 if missing:
                     item.add_marker(pytest.mark.skip(reason=f"target lacks capability: {', '.join(missing)}"))
+            for issue in self.variant.known_issues if self.variant else ():
+                if fnmatch.fnmatchcase(item.name, issue.check) or fnmatch.fnmatchcase(item.nodeid, issue.check):
+                    # strict: the day a bump fixes it, the run fails with XPASS(strict) and says so
+                    reason = f"known issue of {self.variant.name}: {issue.reason}" + (
+                        f" ({issue.link})" if issue.link else "")
+                    item.add_marker(pytest.mark.xfail(strict=True, reason=reason))
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if self.recorder is None or (report.when != "call" and report.outcome == "passed"):
@@ -148,6 +172,8 @@ class HarnessSession:
                   "seconds": round(report.duration, 4)}
         if report.failed or report.skipped:
             record["detail"] = (report.longreprtext or "").strip().splitlines()[-1:] if report.longrepr else []
+        if report.user_properties:  # what a check found worth reporting, e.g. the server's error shape
+            record["properties"] = dict(report.user_properties)
         self.recorder.append(record)
 
     @pytest.hookimpl(hookwrapper=True)
@@ -193,4 +219,22 @@ def endpoint(pytestconfig: pytest.Config) -> Endpoint:
 def api(endpoint: Endpoint) -> Iterator[httpx.Client]:
     """An HTTP client on the server root, with the API key and no retries."""
     with endpoint.client() as client:
+        yield client
+
+
+@pytest.fixture(scope="session")
+def media_server(endpoint: Endpoint, pytestconfig: pytest.Config) -> Iterator[MediaServer]:
+    """Serves test media over http where the server under test can fetch it; skips when nobody said where."""
+    address = serve_address(endpoint.runtime, pytestconfig.getoption("image_host"))
+    if address is None:
+        pytest.skip("http media URLs need --image-host HOST: an address of this machine the server can reach")
+    with MediaServer(address) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def openai_client(endpoint: Endpoint) -> Iterator[openai.OpenAI]:
+    """The official client, as users' code talks to the server: its own parsing rules, no retries."""
+    with openai.OpenAI(base_url=endpoint.v1_url, api_key=endpoint.api_key or "EMPTY", max_retries=0,
+                       timeout=120.0) as client:
         yield client

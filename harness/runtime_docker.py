@@ -22,11 +22,13 @@ class DockerServer(ManagedServer):
     runtime = "docker"
 
     def __init__(self, client: docker.DockerClient, variant: Variant, image: str, run_dir: Path, *,
-                 api_key: str | None = None, host_ip: str = "127.0.0.1", startup_timeout: float | None = None) -> None:
+                 api_key: str | None = None, host_ip: str = "127.0.0.1", startup_timeout: float | None = None,
+                 name_suffix: str = "") -> None:
         super().__init__(variant, run_dir, api_key=api_key, startup_timeout=startup_timeout)
         self.client = client
         self.image = image
         self.host_ip = host_ip
+        self.name_suffix = name_suffix  # set for a second container of the variant in the same session
         self.container: Container | None = None
         self.host_port: int | None = None
 
@@ -41,6 +43,8 @@ class DockerServer(ManagedServer):
 
     def _start(self) -> None:
         kwargs = run_kwargs(self.variant, self.image, host_ip=self.host_ip, api_key=self.api_key)
+        if self.name_suffix:
+            kwargs["name"] += f"-{self.name_suffix}"
         try:
             self.container = self.client.containers.run(**kwargs)
         except docker.errors.APIError as exc:

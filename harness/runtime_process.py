@@ -38,11 +38,12 @@ class ProcessServer(ManagedServer):
 
     @property
     def argv(self) -> list[str]:
-        model = self.variant.process.model
-        if model is not None:
-            model = host_path(model, self.variant.folder, "process.model")
-        return [*self.variant.process.command,
-                *serve_args(self.variant.serve, port=self.port, host="127.0.0.1", model=model)]
+        spec = self.variant.process
+        model = host_path(spec.model, self.variant.folder, "process.model") if spec.model else None
+        if spec.args is not None:
+            values = {"model": model or self.variant.serve.model, "host": "127.0.0.1", "port": self.port}
+            return [*spec.command, *(arg.format(**values) for arg in spec.args)]
+        return [*spec.command, *serve_args(self.variant.serve, port=self.port, host="127.0.0.1", model=model)]
 
     @property
     def description(self) -> str:

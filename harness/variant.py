@@ -156,6 +156,61 @@ class ProcessSpec:
 
     command: tuple[str, ...] = ("vllm", "serve")
     model: str | None = None  # the model path on the host, when it differs from the image's
+    # for servers whose flags are not vLLM's: a template with {model}, {host} and {port}
+    args: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
+class KnownIssue:
+    """A check known to fail on this variant: run as a strict xfail, so the day it passes the run says so."""
+
+    check: str  # fnmatch pattern on the test name (e.g. `test_vision_*`) or its node id
+    reason: str
+    link: str = ""
+
+
+@dataclass(frozen=True)
+class Probe:
+    """A known-answer multimodal probe, for real models only: the greedy answer to `prompt` about the
+    generated `image` must contain every word of `expect` (case-insensitive)."""
+
+    image: str  # a harness.imagegen spec: "solid:red", "text:INVOICE 2024", "shapes", ...
+    expect: tuple[str, ...]
+    prompt: str = "What is in this image? Answer briefly."
+    max_tokens: int = 64
+
+
+@dataclass(frozen=True)
+class SloSpec:
+    """[load.slo]: what a load run must meet (milliseconds; error rate as a fraction), checked per level.
+    `goodput_*` are `vllm bench serve --goodput` limits; `max_gpu_memory_gib` is the memory budget."""
+
+    p99_ttft_ms: float | None = None
+    p99_tpot_ms: float | None = None
+    p99_itl_ms: float | None = None
+    p99_e2el_ms: float | None = None
+    max_error_rate: float | None = None
+    goodput_ttft_ms: float | None = None
+    goodput_tpot_ms: float | None = None
+    goodput_e2el_ms: float | None = None
+    max_gpu_memory_gib: float | None = None
+
+
+@dataclass(frozen=True)
+class LoadSpec:
+    """[load]: what `pytest -m load` runs against this variant by default (the CLI can override each)."""
+
+    kinds: tuple[str, ...] = ("chat",)
+    concurrency: tuple[int, ...] = (1, 4)
+    requests: int | None = 16  # per level; ignored when duration is set
+    duration: float | None = None
+    rates: tuple[float, ...] = ()
+    burstiness: float = 1.0
+    input_len: int = 64
+    output_len: int = 32
+    ignore_eos: bool = True
+    warmup: int = 1
+    slo: SloSpec = field(default_factory=SloSpec)
 
 
 @dataclass(frozen=True)
@@ -172,6 +227,9 @@ class Variant:
     container: ContainerSpec = field(default_factory=ContainerSpec)
     capabilities: Capabilities = field(default_factory=Capabilities)
     process: ProcessSpec = field(default_factory=ProcessSpec)
+    known_issues: tuple[KnownIssue, ...] = ()
+    probes: tuple[Probe, ...] = ()  # [[probes]]: known-answer checks of the multimodal suite
+    load: LoadSpec = field(default_factory=LoadSpec)  # [load], [load.slo]: load-test defaults and SLOs
 
     @property
     def spec_path(self) -> Path:
@@ -276,7 +334,7 @@ def parse_spec(path: Path) -> Variant:
         raise SpecError(path, "<syntax>", f"not valid TOML: {exc}") from None
     root = _Table(path, "", raw)
     root.check_known(["description", "build", "serve", "env", "secret_env", "mounts", "gpu", "container",
-                      "capabilities", "process"])
+                      "capabilities", "process", "known_issues", "probes", "load"])
     serve = root.table("serve")
     if serve is None:
         raise SpecError(path, "serve", "is required (at least serve.model and serve.served_model_name)")
@@ -296,6 +354,9 @@ def parse_spec(path: Path) -> Variant:
         container=_container(root.table("container")),
         capabilities=_capabilities(root.table("capabilities")),
         process=_process(root.table("process")),
+        known_issues=_known_issues(path, raw.get("known_issues", [])),
+        probes=_probes(path, raw.get("probes", [])),
+        load=_load(root.table("load")),
     )
 
 
@@ -419,4 +480,86 @@ def _process(t: _Table | None) -> ProcessSpec:
     command = t.strings("command") or ProcessSpec.command
     if not command:
         raise SpecError(t.path, "process.command", "must not be empty")
-    return ProcessSpec(command=command, model=t.get("model", str, None))  # type: ignore[arg-type]
+    args = t.strings("args")
+    for arg in args or ():
+        try:
+            arg.format(model="", host="", port=0)
+        except (KeyError, IndexError, ValueError):
+            raise SpecError(t.path, "process.args", f"'{arg}' may only use {{model}}, {{host}} and {{port}}") from None
+    return ProcessSpec(command=command, model=t.get("model", str, None), args=args)  # type: ignore[arg-type]
+
+
+def _known_issues(path: Path, raw: object) -> tuple[KnownIssue, ...]:
+    if not isinstance(raw, list):
+        raise SpecError(path, "known_issues", "must be an array of tables ([[known_issues]])")
+    issues = []
+    for i, item in enumerate(raw):
+        t = _Table(path, f"known_issues[{i}]", item)
+        t.check_known(_allowed(KnownIssue))
+        check, reason = t.required("check", str), t.required("reason", str)
+        if not check.strip() or not reason.strip():
+            raise SpecError(path, f"known_issues[{i}]", "check and reason must not be empty")
+        issues.append(KnownIssue(check=check, reason=reason, link=t.get("link", str, "")))
+    return tuple(issues)
+
+
+def _probes(path: Path, raw: object) -> tuple[Probe, ...]:
+    from harness.imagegen import check_spec
+
+    if not isinstance(raw, list):
+        raise SpecError(path, "probes", "must be an array of tables ([[probes]])")
+    probes = []
+    for i, item in enumerate(raw):
+        t = _Table(path, f"probes[{i}]", item)
+        t.check_known(_allowed(Probe))
+        image, expect = t.required("image", str), t.strings("expect")
+        problem = check_spec(image)
+        if problem:
+            raise SpecError(path, f"probes[{i}].image", problem)
+        if not expect or not all(w.strip() for w in expect):
+            raise SpecError(path, f"probes[{i}].expect", "must list the words the answer must contain")
+        max_tokens = t.get("max_tokens", int, 64)
+        if max_tokens <= 0:
+            raise SpecError(path, f"probes[{i}].max_tokens", f"must be positive, got {max_tokens}")
+        probes.append(Probe(image=image, expect=expect, prompt=t.get("prompt", str, Probe.prompt),
+                            max_tokens=max_tokens))
+    return tuple(probes)
+
+
+def _load(t: _Table | None) -> LoadSpec:
+    if t is None:
+        return LoadSpec()
+    t.check_known([*_allowed(LoadSpec)])
+    numbers = {}
+    for key in ("requests", "input_len", "output_len", "warmup"):
+        value = t.get(key, int, getattr(LoadSpec, key))
+        if value is not None and value < (0 if key == "warmup" else 1):
+            raise SpecError(t.path, f"load.{key}", f"must be a positive integer, got {value}")
+        numbers[key] = value
+    duration = t.get("duration", float, None)  # type: ignore[arg-type]
+    burstiness = t.get("burstiness", float, 1.0)
+    if (duration is not None and duration <= 0) or burstiness <= 0:
+        raise SpecError(t.path, "load.duration/burstiness", "must be positive")
+    concurrency = tuple(int(c) for c in (t.strings("concurrency") or LoadSpec.concurrency))
+    raw_rates = t.data.get("rates", [])
+    if not isinstance(raw_rates, list) or not all(isinstance(r, int | float) and not isinstance(r, bool)
+                                                  for r in raw_rates):
+        raise SpecError(t.path, "load.rates", f"must be a list of requests/s, got {raw_rates!r}")
+    rates = tuple(float(r) for r in raw_rates)
+    if any(c < 1 for c in concurrency) or any(r <= 0 for r in rates):
+        raise SpecError(t.path, "load.concurrency/rates", "must be positive numbers")
+    kinds = t.strings("kinds") or LoadSpec.kinds
+    if any(k not in ("chat", "vision", "completions") for k in kinds):
+        raise SpecError(t.path, "load.kinds", f"must be among chat, vision, completions, got {list(kinds)}")
+    slo = t.table("slo")
+    return LoadSpec(kinds=kinds, concurrency=concurrency, duration=duration, rates=rates, burstiness=burstiness,
+                    ignore_eos=t.get("ignore_eos", bool, True), slo=_slo(slo) if slo else SloSpec(), **numbers)
+
+
+def _slo(t: _Table) -> SloSpec:
+    t.check_known(_allowed(SloSpec))
+    values = {f.name: t.get(f.name, float, None) for f in fields(SloSpec)}  # type: ignore[arg-type]
+    for name, value in values.items():
+        if value is not None and value < 0:
+            raise SpecError(t.path, f"load.slo.{name}", f"must not be negative, got {value}")
+    return SloSpec(**values)

@@ -15,6 +15,7 @@ Row = tuple[float, str, str, float]
 
 class Sampler(Protocol):
     name: str
+    finished: bool
 
     def sample(self) -> list[Row]: ...
 
@@ -25,6 +26,7 @@ class Sampler(Protocol):
 
 class NvmlSampler:
     name = "nvml"
+    finished = False
 
     def __init__(self) -> None:
         self.nvml = load("pynvml")
@@ -74,6 +76,7 @@ class NvmlSampler:
 
 class AmdSmiSampler:
     name = "amdsmi"
+    finished = False
 
     def __init__(self) -> None:
         self.amdsmi = load("amdsmi")

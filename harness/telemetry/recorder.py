@@ -27,6 +27,7 @@ HEADER = ("t", "source", "metric", "value")
 
 class _Polled(Protocol):
     name: str
+    finished: bool  # set by a sampler that has nothing (more) to give
 
     def sample(self) -> list[Row]: ...
 
@@ -47,7 +48,7 @@ class _PollLoop:
 
     def _run(self) -> None:
         due = time.perf_counter()
-        while not self._stop.wait(max(0.0, due - time.perf_counter())):
+        while not self._stop.wait(max(0.0, due - time.perf_counter())) and not self.sampler.finished:
             started, cpu = time.perf_counter(), time.thread_time()
             try:
                 self.emit(self.sampler.sample())
@@ -141,5 +142,6 @@ class Telemetry:
                 "busy_ms_per_sample": round(1000 * loop.busy_seconds / max(loop.ticks, 1), 3),
                 # the sampler's CPU as a share of one core over the run: its overhead on the host
                 "cpu_pct_of_one_core": round(100 * loop.cpu_seconds / duration, 3),
+                "stopped_early": loop.sampler.finished,
             } for loop in self._loops},
         }

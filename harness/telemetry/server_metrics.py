@@ -37,6 +37,8 @@ class MetricsSampler:
     def __init__(self, base_url: str, headers: dict[str, str] | None = None) -> None:
         self.http = httpx.Client(base_url=base_url, headers=headers or {}, timeout=2.0)
         self.failures = 0
+        self.finished = False  # the server has no /metrics: stop asking (and filling its log)
+        self.samples = 0
 
     def sample(self) -> list[Row]:
         try:
@@ -45,9 +47,13 @@ class MetricsSampler:
             self.failures += 1  # a busy or dying server: the gap in the timeline says so
             return []
         t = time.time()
+        if response.status_code == 404 and self.samples == 0:
+            self.finished = True
+            return []
         if response.status_code != 200:
             self.failures += 1
             return []
+        self.samples += 1
         return [(t, "server", metric, value) for metric, value in parse(response.text).items()]
 
     def close(self) -> None:

@@ -70,6 +70,19 @@ class Defect:
         return body
 
 
+def events(chunks: Iterator[bytes]) -> Iterator[bytes]:
+    """Re-cut a stream's network chunks into whole SSE events (each with its blank line), so a defect can
+    rewrite an event that the network split in two."""
+    buffer = b""
+    for chunk in chunks:
+        buffer += chunk
+        while b"\n\n" in buffer:
+            event, buffer = buffer.split(b"\n\n", 1)
+            yield event + b"\n\n"
+    if buffer:
+        yield buffer
+
+
 class DefectProxy:
     def __init__(self, upstream: str, defect: Defect) -> None:
         self.upstream = upstream.rstrip("/")

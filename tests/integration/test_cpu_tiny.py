@@ -24,7 +24,8 @@ def test_pytest_suites_image_cpu_tiny(docker_client: docker.DockerClient, tmp_pa
          "--reports-dir", str(tmp_path)],
         cwd=REPO, capture_output=True, text=True, timeout=1800)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
-    assert "3 passed" in result.stdout, result.stdout[-2000:]
+    summary = result.stdout.strip().splitlines()[-1]
+    assert " passed" in summary and "failed" not in summary and "error" not in summary, summary
     (run_dir,) = (tmp_path / "runs").iterdir()
     run = json.loads((run_dir / "run.json").read_text())
     print(f"\ncpu-tiny: image {run['image']['size_bytes'] / 1e9:.2f} GB, "

@@ -1,0 +1,369 @@
+"""The locust process: `python -m harness.load.agent RUN_DIR [--role local|master|worker]`.
+
+Imported only here, locust patches this process with gevent; users are cooperative greenlets, each
+driving its own `StreamClient`. Roles:
+
+    local    one process runs every user (the default)
+    master   runs warm-up, starts `workers` local worker processes (plus `--remote-workers` started by
+             hand on other hosts), tells them each level, merges their records into one requests.csv
+    worker   runs its share of users and of the level's requests/rate; ships each record to the master
+
+Besides requests.csv the agent writes client.csv: once a second, per process, how late a 10 ms gevent
+sleep woke up (event-loop lag) and the process's CPU use — the evidence for the client self-check.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import gevent
+import gevent.event
+import locust  # noqa: F401  (patches the interpreter with gevent: keep first)
+import numpy as np
+from locust import User, constant, task
+from locust.env import Environment
+from locust.exception import StopUser
+
+from harness.load.client import StreamClient
+from harness.load.config import LoadConfig
+from harness.load.prompts import ImageMaker, body
+from harness.load.records import FILE, Record, RecordWriter, csv_line
+from harness.load.shapes import arrival_offsets, split_evenly
+
+CLIENT_FILE = "client.csv"
+CLIENT_COLUMNS = ("t", "worker", "lag_p50_ms", "lag_p99_ms", "lag_max_ms", "cpu_pct")
+LAG_PROBE_S = 0.010
+EXHAUSTED = object()
+
+
+class Dispenser:
+    """Hands out this process's requests of one level: when (open loop) and how many."""
+
+    def __init__(self, config: LoadConfig, level: int, share: int, parts: int) -> None:
+        label, users, rate = config.levels()[level]
+        self.label, self.users, self.rate = label, users, rate
+        self.t0 = time.perf_counter()
+        self.deadline = self.t0 + config.duration if config.duration else None
+        self.limit = split_evenly(config.requests, parts, share) if config.requests else None
+        rng = np.random.default_rng([config.seed, level, share])
+        self.arrivals = (arrival_offsets(rate / parts, config.burstiness, rng, config.ramp_up)
+                         if rate is not None else None)
+        self.taken = 0
+        self.in_flight = 0
+        self.exhausted = False
+        self.done = gevent.event.Event()
+        if self.limit == 0:
+            self._exhaust()
+
+    def take(self) -> object:
+        """The request's scheduled perf_counter time (None in closed loop), after waiting for it; or
+        EXHAUSTED."""
+        if self.exhausted:
+            return EXHAUSTED
+        scheduled = None if self.arrivals is None else self.t0 + next(self.arrivals)
+        over_time = self.deadline is not None and (scheduled or time.perf_counter()) > self.deadline
+        if over_time or (self.limit is not None and self.taken >= self.limit):
+            self._exhaust()
+            return EXHAUSTED
+        self.taken += 1
+        self.in_flight += 1
+        if scheduled is not None:
+            gevent.sleep(max(0.0, scheduled - time.perf_counter()))
+        return scheduled
+
+    def release(self) -> None:
+        self.in_flight -= 1
+        if self.exhausted and self.in_flight == 0:
+            self.done.set()
+
+    def _exhaust(self) -> None:
+        self.exhausted = True
+        if self.in_flight == 0:
+            self.done.set()
+
+
+class State:
+    """What the users of this process share (locust creates users; they read this)."""
+
+    config: LoadConfig
+    worker = 0
+    dispenser: Dispenser | None = None
+    sink: Callable[[str], None] = print
+    ids = itertools.count()
+    images: ImageMaker | None = None
+
+
+class LoadUser(User):
+    abstract = True
+    kind = "chat"
+    wait_time = constant(0)
+
+    def on_start(self) -> None:
+        cfg = State.config
+        headers = {"Authorization": f"Bearer {key}"} if (key := os.environ.get("VLLM_HARNESS_API_KEY")) else {}
+        self.stream = StreamClient(cfg.base_url, headers, cfg.timeout, cfg.stamp_field)
+        self.rng = np.random.default_rng([cfg.seed, State.worker, next(State.ids), 7])
+
+    def on_stop(self) -> None:
+        self.stream.close()
+
+    @task
+    def one_request(self) -> None:
+        dispenser = State.dispenser
+        if dispenser is None:
+            raise StopUser()
+        scheduled = dispenser.take()
+        if scheduled is EXHAUSTED:
+            raise StopUser()
+        try:
+            cfg = State.config
+            path, payload = body(self.kind, cfg.model, self.rng, cfg.input_len, cfg.output_len, cfg.ignore_eos,
+                                 State.images)
+            record = Record(id=f"{State.worker}-{next(State.ids)}", worker=State.worker, level=dispenser.label,
+                            users=dispenser.users, rate=dispenser.rate, phase="measure", kind=self.kind,
+                            start=0.0, start_wall=0.0, scheduled=scheduled)  # type: ignore[arg-type]
+            self.stream.stream(path, payload, record)
+            State.sink(csv_line(record.row()))
+        finally:
+            dispenser.release()
+
+
+class ChatUser(LoadUser):
+    """Streaming chat completions of text prompts."""
+
+    kind = "chat"
+
+
+class VisionUser(LoadUser):
+    """Streaming chat completions with one image each, never the same image twice."""
+
+    kind = "vision"
+
+
+class CompletionsUser(LoadUser):
+    """Streaming text completions."""
+
+    kind = "completions"
+
+
+USER_CLASSES: dict[str, type[LoadUser]] = {"chat": ChatUser, "vision": VisionUser, "completions": CompletionsUser}
+
+
+def monitor(emit: Callable[[str], None], worker: int) -> None:
+    """Event-loop lag and CPU, one row a second, until killed."""
+    lags: list[float] = []
+    last_wall, last_cpu = time.perf_counter(), time.process_time()
+    while True:
+        before = time.perf_counter()
+        gevent.sleep(LAG_PROBE_S)
+        now = time.perf_counter()
+        lags.append((now - before - LAG_PROBE_S) * 1e3)
+        if now - last_wall >= 1.0:
+            cpu = time.process_time()
+            values = np.asarray(lags)
+            emit(csv_line([f"{time.time():.3f}", worker, f"{np.median(values):.3f}",
+                           f"{np.percentile(values, 99):.3f}", f"{values.max():.3f}",
+                           f"{(cpu - last_cpu) / (now - last_wall) * 100:.1f}"]))
+            lags.clear()
+            last_wall, last_cpu = now, cpu
+
+
+def warmup(config: LoadConfig, sink: Callable[[str], None]) -> None:
+    """Requests one at a time before measuring; the first is the server's cold start (kernel warm-up)."""
+    if config.warmup == 0:
+        return
+    headers = {"Authorization": f"Bearer {k}"} if (k := os.environ.get("VLLM_HARNESS_API_KEY")) else {}
+    client = StreamClient(config.base_url, headers, config.timeout, config.stamp_field)
+    rng = np.random.default_rng([config.seed, 99])
+    try:
+        for i in range(config.warmup):
+            kind = config.kinds[i % len(config.kinds)]
+            path, payload = body(kind, config.model, rng, config.input_len, config.output_len, config.ignore_eos,
+                                 State.images)
+            record = Record(id=f"warmup-{i}", worker=0, level="warmup", users=1, rate=None, phase="warmup",
+                            kind=kind, start=0.0, start_wall=0.0)
+            sink(csv_line(client.stream(path, payload, record).row()))
+    finally:
+        client.close()
+
+
+def _environment(config: LoadConfig) -> Environment:
+    State.config = config
+    State.images = ImageMaker() if "vision" in config.kinds else None
+    return Environment(user_classes=[USER_CLASSES[k] for k in config.kinds])
+
+
+def _spawn_rate(users: int, config: LoadConfig) -> float:
+    return users / config.ramp_up if config.ramp_up > 0 and not config.open_loop else 1e6
+
+
+def run_local(config: LoadConfig, run_dir: Path) -> None:
+    records = RecordWriter(run_dir / FILE)
+    client_rows = _client_writer(run_dir)
+    State.sink = records.write_line
+    env = _environment(config)
+    runner = env.create_local_runner()
+    watcher = gevent.spawn(monitor, client_rows, 0)
+    try:
+        warmup(config, records.write_line)
+        for level in range(len(config.levels())):
+            State.dispenser = Dispenser(config, level, 0, 1)
+            runner.start(State.dispenser.users, spawn_rate=_spawn_rate(State.dispenser.users, config))
+            State.dispenser.done.wait()
+            runner.stop()
+    finally:
+        watcher.kill()
+        runner.quit()
+        records.close()
+
+
+def _client_writer(run_dir: Path) -> Callable[[str], None]:
+    path = run_dir / CLIENT_FILE
+    out = path.open("a", encoding="utf-8")
+    if out.tell() == 0:
+        out.write(csv_line(list(CLIENT_COLUMNS)))
+
+    def write(line: str) -> None:
+        out.write(line)
+        out.flush()
+
+    return write
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def run_master(config: LoadConfig, run_dir: Path, remote_workers: int, port: int | None) -> None:
+    records = RecordWriter(run_dir / FILE)
+    client_rows = _client_writer(run_dir)
+    env = _environment(config)
+    port = port or (5557 if remote_workers else _free_port())
+    runner = env.create_master_runner("*" if remote_workers else "127.0.0.1", port)
+    expected = config.workers + remote_workers
+    finished: dict[int, set[str]] = {}
+    level_done = gevent.event.Event()
+
+    def on_records(environment: Environment, msg: object, **_: object) -> None:
+        for line in msg.data:  # type: ignore[attr-defined]
+            records.write_line(line)
+
+    def on_client(environment: Environment, msg: object, **_: object) -> None:
+        client_rows(msg.data)  # type: ignore[attr-defined]
+
+    def on_done(environment: Environment, msg: object, **_: object) -> None:
+        done = finished.setdefault(msg.data, set())  # type: ignore[attr-defined]
+        done.add(msg.node_id)  # type: ignore[attr-defined]
+        if len(done) >= expected:
+            level_done.set()
+
+    runner.register_message("harness_records", on_records)
+    runner.register_message("harness_client", on_client)
+    runner.register_message("harness_done", on_done)
+    workers = [subprocess.Popen([sys.executable, "-m", "harness.load.agent", str(run_dir), "--role", "worker",
+                                 "--master-port", str(port)]) for _ in range(config.workers)]
+    try:
+        deadline = time.monotonic() + 60
+        while len(runner.clients.ready) < expected:
+            if time.monotonic() > deadline:
+                raise SystemExit(f"only {len(runner.clients.ready)} of {expected} workers connected within 60 s")
+            if any(w.poll() is not None for w in workers):
+                raise SystemExit("a local worker process exited before connecting")
+            gevent.sleep(0.05)
+        warmup(config, records.write_line)
+        for level in range(len(config.levels())):
+            level_done.clear()
+            runner.send_message("harness_level", {"level": level, "workers": expected})
+            users = config.levels()[level][1]
+            runner.start(users, spawn_rate=_spawn_rate(users, config))
+            level_done.wait()
+            runner.stop()
+    finally:
+        runner.quit()
+        for w in workers:
+            try:
+                w.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                w.kill()
+                w.wait()
+        records.close()
+
+
+def run_worker(config: LoadConfig, master_host: str, master_port: int) -> None:
+    env = _environment(config)
+    runner = env.create_worker_runner(master_host, master_port)
+    batch: list[str] = []
+
+    def ship(line: str) -> None:
+        batch.append(line)
+
+    def flusher() -> None:
+        # one message per 50 ms, not per request: the master's loop stays idle at high rates
+        while True:
+            gevent.sleep(0.05)
+            if batch:
+                runner.send_message("harness_records", list(batch))
+                batch.clear()
+
+    def on_level(environment: Environment, msg: object, **_: object) -> None:
+        data = msg.data  # type: ignore[attr-defined]
+        dispenser = Dispenser(config, data["level"], runner.worker_index, data["workers"])
+        State.dispenser = dispenser
+
+        def report_done() -> None:
+            dispenser.done.wait()
+            if batch:
+                runner.send_message("harness_records", list(batch))
+                batch.clear()
+            runner.send_message("harness_done", data["level"])
+
+        gevent.spawn(report_done)
+
+    State.sink = ship
+    runner.register_message("harness_level", on_level)
+    tasks = [gevent.spawn(flusher), gevent.spawn(monitor, lambda row: runner.send_message("harness_client", row),
+                                                 os.getpid())]
+    try:
+        runner.greenlet.join()
+    finally:
+        gevent.killall(tasks)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m harness.load.agent")
+    p.add_argument("run_dir", type=Path, help="the run folder holding load.json")
+    p.add_argument("--role", choices=("local", "master", "worker"), default="local")
+    p.add_argument("--master-host", default="127.0.0.1")
+    p.add_argument("--master-port", type=int, default=None)
+    p.add_argument("--remote-workers", type=int, default=0, help="master: workers started by hand elsewhere")
+    args = p.parse_args(argv)
+    logging.getLogger("locust").setLevel(logging.ERROR)  # e.g. its "spawn rate is very high" notice
+    config = LoadConfig.read(args.run_dir / "load.json")
+    # SIGTERM unwinds through the `finally` blocks (workers stopped, files closed)
+    gevent.signal_handler(signal.SIGTERM, lambda: gevent.kill(main_greenlet, SystemExit(143)))
+    main_greenlet = gevent.getcurrent()
+    if args.role == "worker":
+        run_worker(config, args.master_host, args.master_port or 5557)
+    elif args.role == "master" or config.workers:
+        run_master(config, args.run_dir, args.remote_workers, args.master_port)
+    else:
+        run_local(config, args.run_dir)
+    json.dump({"finished": time.time()}, (args.run_dir / "agent.done").open("w"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,90 @@
+"""`vllm-harness load`: its options, the LoadConfig they make, and the short table printed at the end."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+
+from rich.console import Console
+from rich.table import Table
+
+from harness.errors import UsageError
+from harness.launch import RUNTIMES
+from harness.load.config import LoadConfig
+from harness.report.build import Report
+from harness.variant import LoadSpec
+
+
+def _list(kind: Callable[[str], float | int]) -> Callable[[str], tuple]:
+    def parse(text: str) -> tuple:
+        try:
+            return tuple(kind(part) for part in text.split(",") if part.strip())
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a comma-separated list, got '{text}'") from None
+    return parse
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("name", nargs="?", help="variant to build and boot (or with --base-url: its spec's defaults)")
+    p.add_argument("--base-url", help="drive a server that is already running")
+    p.add_argument("--model", help="with --base-url: the served model name")
+    p.add_argument("--api-key", help="with --base-url: the server's API key (env VLLM_HARNESS_API_KEY)")
+    p.add_argument("--runtime", choices=RUNTIMES, default="docker")
+    p.add_argument("--concurrency", type=_list(int), help="closed-loop levels, e.g. 1,4,16,64")
+    p.add_argument("--rate", type=_list(float), help="open loop: requests/s (a list sweeps)")
+    p.add_argument("--burstiness", type=float, help="gamma shape of inter-arrivals (1: Poisson)")
+    p.add_argument("--ramp-up", type=float, default=0.0, metavar="S", help="seconds to reach full load")
+    p.add_argument("--requests", type=int, help="requests per level")
+    p.add_argument("--duration", type=float, metavar="S", help="seconds per level instead of --requests")
+    p.add_argument("--input-len", type=int, help="prompt length (words, ~tokens)")
+    p.add_argument("--output-len", type=int, help="max_tokens (exact with ignore_eos)")
+    p.add_argument("--kinds", type=_list(str), help="user classes: chat, vision, completions")
+    p.add_argument("--no-ignore-eos", action="store_true", help="for servers that reject vLLM's ignore_eos")
+    p.add_argument("--warmup", type=int, help="warm-up requests before measuring (default 1)")
+    p.add_argument("--workers", type=int, default=0, help="local locust worker processes (0: one process)")
+    p.add_argument("--seed", type=int, default=0)
+
+
+def config_from(args: argparse.Namespace, base_url: str, model: str, spec: LoadSpec, label: str) -> LoadConfig:
+    """CLI > the variant's [load] table > defaults."""
+    requests = args.requests if args.requests is not None else (None if args.duration else spec.requests)
+    if args.duration is None and requests is None:
+        requests = 16
+    return LoadConfig(
+        base_url=base_url, model=model, label=label,
+        kinds=args.kinds or spec.kinds, concurrency=args.concurrency or spec.concurrency,
+        rates=args.rate if args.rate is not None else spec.rates,
+        requests=requests, duration=args.duration if args.duration is not None else (
+            spec.duration if args.requests is None else None),
+        burstiness=args.burstiness or spec.burstiness, ramp_up=args.ramp_up,
+        input_len=args.input_len or spec.input_len, output_len=args.output_len or spec.output_len,
+        ignore_eos=spec.ignore_eos and not args.no_ignore_eos,
+        warmup=args.warmup if args.warmup is not None else spec.warmup, workers=args.workers, seed=args.seed,
+    ).check()
+
+
+def check_target(args: argparse.Namespace) -> None:
+    if not args.name and not args.base_url:
+        raise UsageError("vllm-harness load needs a variant NAME or --base-url URL")
+
+
+def print_summary(report: Report, console: Console | None = None) -> None:
+    console = console or Console()
+    table = Table(title=f"load results ({report.requests} requests) — {report.dir}")
+    for column in ("level", "ok", "failed", "req/s", "out tok/s", "TTFT p50", "TTFT p99", "ITL p50", "ITL p99",
+                   "E2EL p99"):
+        table.add_column(column, justify="right")
+    for lv in report.levels:
+        table.add_row(str(lv["level"]), str(lv["completed"]), str(lv["failed"]), f"{lv['request_throughput']:.2f}",
+                      f"{lv['output_throughput']:.1f}", f"{lv['median_ttft_ms']:.1f}", f"{lv['p99_ttft_ms']:.1f}",
+                      f"{lv['median_itl_ms']:.2f}", f"{lv['p99_itl_ms']:.2f}", f"{lv['p99_e2el_ms']:.1f}")
+    console.print(table)
+    first = report.first_request
+    if first and first.get("ttft_ms") is not None:
+        console.print(f"first request (cold, not in the table): TTFT {first['ttft_ms']:.1f} ms, "
+                      f"E2EL {first['e2el_ms']:.1f} ms")
+    for reason in report.invalid_reasons:
+        console.print(f"[bold red]INVALID:[/] {reason}")
+    for failure in report.slo_failures:
+        console.print(f"[bold red]SLO:[/] {failure}")
+    console.print(f"report: {report.html}")

@@ -1,0 +1,77 @@
+"""What one load run does. Frozen; written to the run folder as JSON and read back by the agent."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from harness.errors import UsageError
+
+KINDS = ("chat", "vision", "completions")
+
+
+@dataclass(frozen=True)
+class LoadConfig:
+    base_url: str  # the server root (no /v1)
+    model: str
+    kinds: tuple[str, ...] = ("chat",)  # user classes, equally weighted
+    concurrency: tuple[int, ...] = (1,)  # closed-loop levels, or the in-flight cap of each open-loop rate
+    rates: tuple[float, ...] = ()  # requests/s; non-empty: open loop, one level per rate
+    requests: int | None = None  # per level; None: run for `duration`
+    duration: float | None = None  # seconds per level (new requests stop; running ones finish)
+    burstiness: float = 1.0  # gamma shape of open-loop inter-arrivals: 1 Poisson, <1 burstier
+    ramp_up: float = 0.0  # seconds: users spawned evenly (closed) or rate rising linearly (open)
+    input_len: int = 128  # prompt words (about one token each; usage reports the exact count)
+    output_len: int = 64  # max_tokens; with ignore_eos exactly what is generated
+    ignore_eos: bool = True  # vLLM's extension; off for servers that reject unknown fields
+    warmup: int = 1  # requests sent one at a time before measuring; the first one reported apart
+    seed: int = 0
+    workers: int = 0  # 0: one process; N: a locust master and N local worker processes
+    timeout: float = 600.0  # seconds one request may take
+    stamp_field: str | None = None  # benchmarks: a top-level chunk field holding the server's send time
+    label: str = ""  # variant name or "remote", for the report
+
+    def check(self) -> LoadConfig:
+        bad = [k for k in self.kinds if k not in KINDS]
+        if bad or not self.kinds:
+            raise UsageError(f"load kinds must be among {', '.join(KINDS)}, got {', '.join(self.kinds) or 'none'}")
+        if not self.concurrency or any(c < 1 for c in self.concurrency):
+            raise UsageError(f"--concurrency needs positive integers, got {list(self.concurrency)}")
+        if any(r <= 0 for r in self.rates):
+            raise UsageError(f"--rate needs positive requests/s, got {list(self.rates)}")
+        if (self.requests is None) == (self.duration is None):
+            raise UsageError("give the number of requests (--requests N) or a duration (--duration S), not both")
+        if (self.requests is not None and self.requests < 1) or (self.duration is not None and self.duration <= 0):
+            raise UsageError("--requests and --duration must be positive")
+        if self.input_len < 1 or self.output_len < 1:
+            raise UsageError("--input-len and --output-len must be positive")
+        if self.burstiness <= 0 or self.ramp_up < 0 or self.warmup < 0 or self.workers < 0:
+            raise UsageError("--burstiness must be > 0; --ramp-up, --warmup and --workers must be >= 0")
+        return self
+
+    @property
+    def open_loop(self) -> bool:
+        return bool(self.rates)
+
+    def levels(self) -> list[tuple[str, int, float | None]]:
+        """(label, users, rate) per level, in the order they run."""
+        if self.open_loop:
+            cap = max(self.concurrency)
+            return [(f"rate={r:g}", cap, r) for r in self.rates]
+        return [(f"c={c}", c, None) for c in self.concurrency]
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2)
+
+    @classmethod
+    def from_json(cls, text: str) -> LoadConfig:
+        raw: dict[str, Any] = json.loads(text)
+        known = {f.name for f in fields(cls)}
+        values = {k: tuple(v) if isinstance(v, list) else v for k, v in raw.items() if k in known}
+        return cls(**values)
+
+    @classmethod
+    def read(cls, path: Path) -> LoadConfig:
+        return cls.from_json(path.read_text())

@@ -1,0 +1,135 @@
+"""The parent side of a load run (CLI and pytest): write load.json, start the agent process, show
+progress, stop it whatever happens, then build the report.
+
+The agent runs in its own process group (locust patches its interpreter with gevent; this process stays
+plain, so the telemetry thread is a real thread). Ctrl-C or SIGTERM here terminates that group — the
+agent and any local workers it started — and waits for it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from harness import __version__
+from harness.endpoint import Endpoint
+from harness.errors import HarnessError
+from harness.load.config import LoadConfig
+from harness.load.records import FILE
+from harness.report.build import Report, build_report
+from harness.variant import SloSpec
+
+AGENT_LOG = "agent.log"
+
+
+class LoadError(HarnessError):
+    """The load generator itself failed (not the server under test)."""
+
+
+@contextlib.contextmanager
+def _telemetry(run_dir: Path, endpoint: Endpoint, container_id: str | None) -> Iterator[Any]:
+    # The lead's harness.telemetry samples GPU, container and /metrics into telemetry.csv; the report
+    # reads that file and says "no telemetry" when it is absent.
+    try:
+        from harness.telemetry import Telemetry
+    except ImportError:
+        yield None
+        return
+    with Telemetry(run_dir, endpoint, container_id=container_id) as telemetry:
+        yield telemetry
+
+
+def server_version(endpoint: Endpoint) -> str | None:
+    try:
+        with endpoint.client(timeout=10) as client:
+            response = client.get("/version")
+        return str(response.json().get("version")) if response.status_code == 200 else None
+    except (httpx.HTTPError, ValueError, AttributeError):
+        return None
+
+
+def _count_lines(path: Path, state: dict[str, int]) -> int:
+    """Rows appended since the last call (reads only the new bytes)."""
+    if not path.exists():
+        return 0
+    with path.open("rb") as f:
+        f.seek(state.get("pos", 0))
+        data = f.read()
+    state["pos"] = state.get("pos", 0) + len(data)
+    return data.count(b"\n")
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    """Terminate the agent's process group (the agent and its local workers), then wait for it."""
+    if process.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+def run_agent(config: LoadConfig, run_dir: Path, api_key: str | None = None,
+              on_rows: Callable[[int], None] | None = None) -> None:
+    """Run the agent to completion; `on_rows(n)` hears of every n requests finished."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "load.json").write_text(config.to_json())
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    if api_key:
+        env["VLLM_HARNESS_API_KEY"] = api_key
+    with (run_dir / AGENT_LOG).open("ab") as log:
+        process = subprocess.Popen([sys.executable, "-m", "harness.load.agent", str(run_dir)], stdout=log,
+                                   stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    state: dict[str, int] = {}
+    try:
+        while process.poll() is None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=0.5)
+            if on_rows is not None:
+                on_rows(_count_lines(run_dir / FILE, state))
+    finally:
+        _stop(process)
+    if process.returncode != 0:
+        tail = "\n".join((run_dir / AGENT_LOG).read_text(errors="replace").splitlines()[-15:])
+        raise LoadError(f"the load generator exited with status {process.returncode}; see {run_dir / AGENT_LOG}"
+                        f"\n{tail}")
+
+
+def run_load(endpoint: Endpoint, config: LoadConfig, run_dir: Path, slo: SloSpec | None = None,
+             metadata: dict[str, Any] | None = None, console: Console | None = None,
+             container_id: str | None = None) -> Report:
+    """One whole load run against a ready endpoint: agent + telemetry + report."""
+    config.check()
+    console = console or Console(stderr=True)
+    levels = len(config.levels())
+    total = (config.requests * levels + config.warmup) if config.requests else None
+    meta: dict[str, Any] = {"variant": endpoint.variant.name if endpoint.variant else None,
+                            "model": endpoint.model, "base_url": endpoint.base_url, "runtime": endpoint.runtime,
+                            "vllm_version": server_version(endpoint), "harness_version": __version__,
+                            "load": {k: v for k, v in config.__dict__.items() if k != "stamp_field"},
+                            **(metadata or {})}
+    started = time.time()
+    columns = [TextColumn("load {task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
+    with Progress(*columns, console=console, transient=True) as progress:
+        task = progress.add_task(", ".join(label for label, _, _ in config.levels()), total=total)
+        with _telemetry(run_dir, endpoint, container_id) as telemetry:
+            run_agent(config, run_dir, endpoint.api_key, lambda n: progress.advance(task, n))
+        if telemetry is not None:
+            meta["telemetry"] = telemetry.summary()
+    meta["wall_seconds"] = round(time.time() - started, 2)
+    return build_report(run_dir, meta, slo)

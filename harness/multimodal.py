@@ -1,0 +1,192 @@
+"""Reusable logic of the multimodal suite: one fixed greedy chat request with media attached, the answer
+reduced to a comparable signature, and the judgements the checks make about answers.
+
+The model may be random, so no check knows what it "should" say: checks compare answers between
+requests. Two requests count as giving the same answer when their signatures are equal: the greedy tokens
+*and* the top-5 candidates at every position. A distinct image that happens to share the greedy text
+(likely for a real model on plain images, e.g. an OCR model answering nothing for two solid colours)
+still moves the ranking of the runners-up, so sensitivity checks do not fail by chance; a server that
+never shows the image to the model gives bit-identical inputs, so identical rankings.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from harness import sse
+from harness.endpoint import Endpoint
+
+PROMPT = "Describe what you see in detail."
+MAX_TOKENS = 24
+TOP_LOGPROBS = 5
+# a heap or object address in an error message (CVE-2026-22778: `<... at 0x7f3a...>` leaked to clients)
+ADDRESS = re.compile(r"\b0x[0-9a-f]{8,16}\b", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Media:
+    """One content part to attach, with a label that failure messages use instead of the base64."""
+
+    label: str
+    part: dict[str, Any]
+
+
+def image(label: str, url: str) -> Media:
+    return Media(label, {"type": "image_url", "image_url": {"url": url}})
+
+
+def video(label: str, url: str) -> Media:
+    return Media(label, {"type": "video_url", "video_url": {"url": url}})
+
+
+def audio(label: str, url: str) -> Media:
+    return Media(label, {"type": "audio_url", "audio_url": {"url": url}})
+
+
+def describe(media: Sequence[Media]) -> str:
+    return "[" + ", ".join(m.label for m in media) + "]" if media else "[no media]"
+
+
+@dataclass(frozen=True)
+class Answer:
+    sent: str  # what was sent, for messages
+    text: str
+    tokens: tuple[str, ...]
+    alternatives: tuple[tuple[str, ...], ...]  # the top-5 candidate tokens at each position, best first
+    prompt_tokens: int | None
+
+    @property
+    def signature(self) -> tuple[tuple[str, ...], tuple[tuple[str, ...], ...]]:
+        return self.tokens, self.alternatives
+
+    def same_as(self, other: Answer) -> bool:
+        return self.signature == other.signature
+
+    def brief(self) -> str:
+        return f"{self.sent} -> {self.text[:80]!r}"
+
+
+def trimmed(text: str, limit: int = 300) -> str:
+    return text if len(text) <= limit else text[:limit] + f"... ({len(text)} chars)"
+
+
+class MediaChat:
+    """The suite's one request shape: the fixed prompt plus media, greedy, a fixed number of tokens.
+
+    `ignore_eos` (a vLLM sampling extension) makes every answer exactly `max_tokens` long, so an answer is
+    never empty and two answers are always compared over the same number of tokens."""
+
+    def __init__(self, api: httpx.Client, endpoint: Endpoint, *, prompt: str = PROMPT,
+                 max_tokens: int = MAX_TOKENS) -> None:
+        self.api = api
+        self.model = endpoint.model
+        self.prompt = prompt
+        self.max_tokens = max_tokens
+
+    def body(self, media: Sequence[Media], *, stream: bool = False, logprobs: bool = True,
+             ignore_eos: bool = True, prompt: str | None = None, max_tokens: int | None = None) -> dict[str, Any]:
+        content = [{"type": "text", "text": prompt or self.prompt}, *(m.part for m in media)]
+        body: dict[str, Any] = {
+            "model": self.model, "messages": [{"role": "user", "content": content}],
+            "max_tokens": max_tokens or self.max_tokens, "temperature": 0, "seed": 0, "ignore_eos": ignore_eos,
+            "stream": stream,
+        }
+        if logprobs:
+            body |= {"logprobs": True, "top_logprobs": TOP_LOGPROBS}
+        if stream:
+            body["stream_options"] = {"include_usage": True}
+        return body
+
+    def post(self, media: Sequence[Media], **options: Any) -> httpx.Response:
+        return self.api.post("/v1/chat/completions", json=self.body(media, **options))
+
+    def ask(self, media: Sequence[Media], **options: Any) -> Answer:
+        """A 200 with a non-empty answer, or an AssertionError saying what was sent and what came back."""
+        response = self.post(media, **options)
+        return parse_answer(describe(media), response)
+
+    def stream(self, media: Sequence[Media]) -> sse.Stream:
+        with self.api.stream("POST", "/v1/chat/completions", json=self.body(media, stream=True,
+                                                                            logprobs=False)) as response:
+            if response.status_code != 200:
+                response.read()
+                raise AssertionError(f"streaming {describe(media)} answered {response.status_code}, expected 200: "
+                                     f"{trimmed(response.text)}")
+            return sse.read(response.iter_raw())
+
+
+def parse_answer(sent: str, response: httpx.Response) -> Answer:
+    assert response.status_code == 200, (f"sent {sent}: answered {response.status_code}, expected 200: "
+                                         f"{trimmed(response.text)}")
+    try:
+        body = response.json()
+        choice = body["choices"][0]
+        text = choice["message"]["content"] or ""
+        entries = (choice.get("logprobs") or {}).get("content") or []
+    except (ValueError, KeyError, IndexError, TypeError):
+        raise AssertionError(f"sent {sent}: a 200 that is not a chat completion: {trimmed(response.text)}") from None
+    tokens = tuple(str(e.get("token")) for e in entries)
+    alternatives = tuple(tuple(str(t.get("token")) for t in e.get("top_logprobs") or []) for e in entries)
+    if entries:
+        assert tokens, f"sent {sent}: a 200 with no generated tokens: {trimmed(response.text)}"
+    else:
+        assert text, f"sent {sent}: a 200 with empty content: {trimmed(response.text)}"
+    usage = body.get("usage") or {}
+    return Answer(sent, text, tokens or (text,), alternatives, usage.get("prompt_tokens"))
+
+
+# --- judgements ------------------------------------------------------------------------------------
+
+
+def collisions(answers: Sequence[Answer]) -> list[tuple[Answer, Answer]]:
+    """Pairs of answers (to different inputs) with the same signature."""
+    return [(a, b) for i, a in enumerate(answers) for b in answers[i + 1:] if a.same_as(b)]
+
+
+def common_prefix(a: str, b: str) -> int:
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
+def isolation_problems(solo: Sequence[Answer], together: Sequence[Answer]) -> list[str]:
+    """Each answer given under concurrency must be its own solo answer.
+
+    vLLM is not batch-invariant by default: on a GPU a batch of N may flip a greedy near-tie late in an
+    answer that a batch of one does not. So an answer that diverges from its solo answer still passes when it
+    agrees with it for a long prefix and is closer to it than to every other image's answer. Cross-talk
+    (another request's image, or none) differs from the first tokens on."""
+    problems = []
+    for i, (mine, got) in enumerate(zip(solo, together, strict=True)):
+        if got.text == mine.text:
+            continue
+        own = common_prefix(got.text, mine.text)
+        others = [common_prefix(got.text, o.text) for j, o in enumerate(solo) if j != i]
+        if own < min(len(mine.text), 16) or own <= max(others, default=-1):
+            problems.append(f"{got.sent}: alone {mine.text[:60]!r}, concurrently {got.text[:60]!r}")
+    return problems
+
+
+def error_problems(response: httpx.Response) -> list[str]:
+    """What is wrong with the error answer to a hostile input, whatever its status."""
+    problems = []
+    if response.status_code >= 500:
+        problems.append(f"a {response.status_code} (a server error) instead of a 4xx")
+    leaked = ADDRESS.findall(response.text)
+    if leaked:
+        problems.append(f"the answer contains memory addresses {leaked[:3]}")
+    if 400 <= response.status_code < 500:
+        try:
+            json.loads(response.text)
+        except ValueError:
+            problems.append("a 4xx whose body is not JSON")
+    return problems

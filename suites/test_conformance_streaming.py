@@ -1,0 +1,109 @@
+"""Conformance, streaming (SSE) for chat and completions, read by the harness's strict parser
+(harness.sse, the one the load tests use): framing, first delta, finish_reason, [DONE], usage, and the
+same answer as without streaming."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+from harness import openai_calls, openai_shapes
+from harness.endpoint import Endpoint
+from harness.openai_calls import Call, ServerFacts
+
+CHAT, COMPLETIONS = "/v1/chat/completions", "/v1/completions"
+KINDS = [pytest.param(CHAT, marks=pytest.mark.requires("chat"), id="chat"),
+         pytest.param(COMPLETIONS, marks=pytest.mark.requires("completions"), id="completions")]
+
+
+def payload(path: str, endpoint: Endpoint, **overrides: Any) -> dict[str, Any]:
+    build = openai_calls.chat_payload if path == CHAT else openai_calls.completion_payload
+    return build(endpoint.model, **overrides)
+
+
+def counts(usage: Any) -> dict[str, Any]:
+    """The token counts of a usage object (optional detail fields may differ between the two paths)."""
+    keys = ("prompt_tokens", "completion_tokens", "total_tokens")
+    return {k: usage.get(k) for k in keys} if isinstance(usage, dict) else {}
+
+
+def strict_stream(api: httpx.Client, path: str, body: dict[str, Any]) -> Call:
+    """A stream that is well framed, error-free, ends in [DONE] and whose every chunk has the OpenAI shape."""
+    call = openai_calls.stream(api, path, body)
+    assert call.status == 200, call.why("200 with an event stream")
+    assert call.content_type.startswith("text/event-stream"), call.why(
+        f"Content-Type text/event-stream, got '{call.content_type}'")
+    stream = call.stream
+    assert stream is not None
+    assert stream.error is None, call.why(f"no error event mid-stream; got {openai_shapes.trim(stream.error)}")
+    assert not stream.violations, call.why(f"strict SSE; violations: {stream.violations}")
+    shape = openai_shapes.chat_chunk if path == CHAT else (lambda c: openai_shapes.completion(c, chunk=True))
+    problems = [f"chunk {i}: {p}" for i, c in enumerate(stream.chunks) for p in shape(c)]
+    assert not problems, call.why(f"every chunk in the OpenAI chunk shape; problems: {problems[:5]}")
+    return call
+
+
+@pytest.mark.parametrize("path", KINDS)
+def test_stream_is_strict_sse_ending_in_done(api: httpx.Client, endpoint: Endpoint, path: str) -> None:
+    call = strict_stream(api, path, payload(path, endpoint, max_tokens=8))
+    assert call.stream is not None and call.stream.done and call.stream.chunks, call.why("chunks, then [DONE]")
+
+
+@pytest.mark.requires("chat")
+def test_chat_stream_first_delta_carries_role(api: httpx.Client, endpoint: Endpoint) -> None:
+    call = strict_stream(api, CHAT, payload(CHAT, endpoint, max_tokens=4))
+    assert call.stream is not None
+    first = call.stream.choice_deltas(0)[:1]
+    assert first and first[0]["delta"].get("role") == "assistant", call.why(
+        f"the first delta of choice 0 has role 'assistant'; it is {first}")
+
+
+@pytest.mark.parametrize("path", KINDS)
+def test_stream_one_finish_reason_per_choice(api: httpx.Client, endpoint: Endpoint, path: str) -> None:
+    call = strict_stream(api, path, payload(path, endpoint, n=2, temperature=0.8, seed=3, max_tokens=6))
+    assert call.stream is not None
+    reasons = {i: call.stream.finish_reasons(i) for i in (0, 1)}
+    assert all(len(r) == 1 for r in reasons.values()), call.why(
+        f"exactly one finish_reason for each of choices 0 and 1 (n=2); got {reasons}")
+
+
+@pytest.mark.parametrize("path", KINDS)
+def test_stream_matches_the_non_streamed_answer(api: httpx.Client, endpoint: Endpoint, path: str) -> None:
+    body = payload(path, endpoint, max_tokens=16)
+    plain = openai_calls.post(api, path, body)
+    assert plain.status == 200, plain.why("200")
+    choice = plain.json["choices"][0]
+    text = choice["message"]["content"] if path == CHAT else choice["text"]
+    call = strict_stream(api, path, body)
+    assert call.stream is not None
+    got = (call.stream.text(), call.stream.finish_reasons())
+    assert got == (text, [choice["finish_reason"]]), call.why(
+        f"at temperature 0 the non-streamed text {openai_shapes.trim(text, 120)!r} and finish_reason "
+        f"'{choice['finish_reason']}'")
+
+
+@pytest.mark.parametrize("path", KINDS)
+def test_stream_include_usage_ends_with_a_usage_chunk(api: httpx.Client, endpoint: Endpoint, path: str) -> None:
+    body = payload(path, endpoint, max_tokens=8)
+    plain = openai_calls.post(api, path, body)
+    assert plain.status == 200, plain.why("200")
+    call = strict_stream(api, path, {**body, "stream_options": {"include_usage": True}})
+    assert call.stream is not None
+    last, want = call.stream.chunks[-1], counts(plain.json["usage"])
+    assert last.get("choices") == [] and counts(last.get("usage")) == want, call.why(
+        f"a last chunk with choices [] and the usage of the same request unstreamed: {want}")
+
+
+@pytest.mark.parametrize("path", KINDS)
+def test_stream_arrives_incrementally(api: httpx.Client, endpoint: Endpoint, path: str,
+                                      server: ServerFacts) -> None:
+    call = strict_stream(api, path, payload(path, endpoint, max_tokens=24, **server.exact_length()))
+    assert call.stream is not None
+    times = call.stream.content_times()
+    if not server.vllm_like and len(call.stream.text()) < 8:
+        pytest.skip(f"the answer ended early ({call.stream.text()!r}); nothing to stream incrementally")
+    assert len(times) > 1, call.why("the text spread over more than one content event")
+    # all events in one network read means the answer was buffered, not streamed
+    assert len(set(times)) > 1, call.why("content events arriving at different times")

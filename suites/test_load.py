@@ -1,0 +1,64 @@
+"""Load tests (`pytest suites/ --image NAME -m load`): the variant's [load] table drives the server with
+locust; the report lands in the run folder under load-<test>/; [load.slo] failures fail the test with the
+numbers. Deselected unless -m names `load`."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from harness.endpoint import Endpoint
+from harness.load.config import LoadConfig
+from harness.load.runner import run_load
+from harness.report.build import Report
+from harness.variant import LoadSpec
+
+pytestmark = pytest.mark.load
+
+
+def _run_dir(config: pytest.Config, name: str) -> Path:
+    session = config.pluginmanager.get_plugin("vllm-harness-session")
+    assert session is not None and session.recorder is not None, "the endpoint fixture creates the run folder"
+    return Path(session.recorder.dir) / f"load-{name}"
+
+
+def _config(endpoint: Endpoint, spec: LoadSpec, kinds: tuple[str, ...]) -> LoadConfig:
+    return LoadConfig(base_url=endpoint.base_url, model=endpoint.model, kinds=kinds, concurrency=spec.concurrency,
+                      rates=spec.rates, requests=None if spec.duration else spec.requests, duration=spec.duration,
+                      burstiness=spec.burstiness, input_len=spec.input_len, output_len=spec.output_len,
+                      ignore_eos=spec.ignore_eos, warmup=spec.warmup,
+                      label=endpoint.variant.name if endpoint.variant else "remote").check()
+
+
+def _judge(report: Report, record: object) -> None:
+    record_property = record  # type: ignore[assignment]
+    record_property("load_report", str(report.html))  # type: ignore[operator]
+    assert report.levels, f"no measured request was recorded; see {report.dir}"
+    if not report.valid:
+        pytest.fail("the run is invalid, its latencies are not the server's: " + "; ".join(report.invalid_reasons),
+                    pytrace=False)
+    if report.slo_failures:
+        pytest.fail("SLO missed: " + "; ".join(report.slo_failures) + f" (report: {report.html})", pytrace=False)
+
+
+def _spec(endpoint: Endpoint) -> LoadSpec:
+    return endpoint.variant.load if endpoint.variant else LoadSpec()
+
+
+@pytest.mark.requires("chat")
+def test_load_chat(endpoint: Endpoint, pytestconfig: pytest.Config, record_property: object) -> None:
+    spec = _spec(endpoint)
+    kinds = tuple(k for k in spec.kinds if k != "vision") or ("chat",)
+    report = run_load(endpoint, _config(endpoint, spec, kinds), _run_dir(pytestconfig, "chat"), slo=spec.slo)
+    _judge(report, record_property)
+
+
+@pytest.mark.requires("vision")
+def test_load_vision(endpoint: Endpoint, pytestconfig: pytest.Config, record_property: object) -> None:
+    spec = _spec(endpoint)
+    # one level is enough to see what the image encoder costs; every request carries a new image
+    config = replace(_config(endpoint, spec, ("vision",)), concurrency=(max(spec.concurrency),), rates=())
+    report = run_load(endpoint, config, _run_dir(pytestconfig, "vision"), slo=spec.slo)
+    _judge(report, record_property)

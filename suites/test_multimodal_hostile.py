@@ -1,0 +1,138 @@
+"""Hostile image input: malformed, extreme or forbidden images must be refused with a 4xx — never a
+5xx, never a crash (CVE-2026-22773: a 1x1 image killed the engine), never an error text with a memory
+address in it (CVE-2026-22778) — and the server must still serve afterwards.
+
+Where the OpenAI API allows the input (a valid image of an odd size), answering it with 200 is also correct;
+each case says which answers it accepts, and why.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import httpx
+import pytest
+from PIL import Image
+
+from harness import imagegen
+from harness.endpoint import Endpoint
+from harness.image_server import MediaServer
+from harness.multimodal import Media, MediaChat, describe, error_problems, image, trimmed
+
+pytestmark = pytest.mark.requires("chat", "vision")
+
+PNG = "image/png"
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    media: Callable[[], list[Media]]
+    may_succeed: bool  # a valid image the API allows: 200 is as correct as a 4xx
+    why: str
+
+
+def _png(label: str, picture: Image.Image) -> list[Media]:
+    return [image(label, imagegen.data_url(picture))]
+
+
+def _raw(label: str, payload: bytes, mime: str = PNG) -> list[Media]:
+    return [image(label, imagegen.data_url_of(payload, mime))]
+
+
+CASES = [
+    Case("one_pixel", lambda: _png("1x1 PNG", imagegen.solid((200, 30, 30), (1, 1))), True,
+         "a valid image; a server may upscale it or refuse it as too small"),
+    Case("one_by_n", lambda: _png("1x300 PNG", imagegen.gradient((1, 300))), True,
+         "a valid image of extreme aspect ratio; resizing it is legitimate"),
+    Case("huge", lambda: _raw("20000x20000 PNG", imagegen.huge_png()), True,
+         "valid, but far past any decoder's pixel budget: refusing is expected, decoding it is not wrong"),
+    Case("truncated_png", lambda: _raw("PNG cut in half", imagegen.truncated_png()), False,
+         "not a decodable image"),
+    Case("not_an_image", lambda: _raw("text bytes labelled image/png", b"these bytes are not an image"), False,
+         "not an image at all"),
+    Case("bad_base64", lambda: [image("invalid base64", "data:image/png;base64,@@not*base64@@")], False,
+         "the data URL itself is malformed"),
+    Case("wrong_mime", lambda: _raw("PNG bytes labelled text/plain", imagegen.encode(imagegen.shapes()),
+                                    "text/plain"), True,
+         "the bytes are a valid PNG; a server may trust the content over the label, or refuse the label"),
+    Case("ftp_scheme", lambda: [image("ftp:// URL", "ftp://127.0.0.1/image.png")], False,
+         "no OpenAI-compatible server fetches ftp"),
+    Case("file_scheme", lambda: [image("file:///etc/passwd", "file:///etc/passwd")], False,
+         "a local file that is no image (and must not be read for a client unless allowed)"),
+]
+
+
+@pytest.fixture
+def chat(endpoint: Endpoint) -> Iterator[MediaChat]:
+    # a connection of its own per test: uvicorn closes the connection after an unhandled 500, and a
+    # shared pool would hand that dead connection to the next, innocent test
+    with endpoint.client() as client:
+        yield MediaChat(client, endpoint, max_tokens=4)
+
+
+def send(chat: MediaChat, media: list[Media]) -> httpx.Response:
+    try:
+        return chat.post(media)
+    except httpx.TransportError as exc:
+        raise AssertionError(f"sent {describe(media)}: the server dropped the connection without an answer "
+                             f"({type(exc).__name__}: {exc}); did it crash?") from None
+
+
+def assert_still_healthy(endpoint: Endpoint, after: str) -> None:
+    """On a fresh connection: /health answers 200 and a plain image request still gets its answer."""
+    with endpoint.client() as client:
+        health = client.get(endpoint.health_path)
+        assert health.status_code == 200, f"after {after}: {endpoint.health_path} answered {health.status_code}"
+        MediaChat(client, endpoint, max_tokens=4).ask(
+            [image("checkerboard (health probe)", imagegen.data_url(imagegen.checkerboard()))])
+
+
+def check_refusal(response: httpx.Response, sent: str, may_succeed: bool, why: str) -> None:
+    problems = error_problems(response)
+    status = response.status_code
+    if status == 200 and not may_succeed:
+        problems.append("a 200 for input that must be refused")
+    elif status != 200 and status < 400:
+        problems.append(f"status {status}, neither an answer nor an error")
+    assert not problems, (f"sent {sent} ({why}); expected a 4xx{' or 200' if may_succeed else ''}: "
+                          f"{'; '.join(problems)}; answered {response.status_code}: {trimmed(response.text)}")
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
+def test_hostile_image_is_refused_cleanly(case: Case, chat: MediaChat, endpoint: Endpoint,
+                                          record_property: pytest.RecordProperty) -> None:
+    media = case.media()
+    response = send(chat, media)
+    record_property("status", response.status_code)
+    record_property("error", response.text[:200] if response.status_code != 200 else "")
+    check_refusal(response, describe(media), case.may_succeed, case.why)
+    assert_still_healthy(endpoint, describe(media))
+
+
+def test_more_images_than_allowed_is_refused(chat: MediaChat, endpoint: Endpoint) -> None:
+    limit = endpoint.capabilities.multi_image
+    if limit == 0:
+        pytest.skip("the image limit is not declared: capabilities.multi_image = N (served with "
+                    "--limit-mm-per-prompt), or --capabilities ...,multi_image=N")
+    media = [image(f"image {i + 1}", imagegen.data_url(imagegen.solid((10 * i, 80, 160)))) for i in range(limit + 1)]
+    response = send(chat, media)
+    check_refusal(response, f"{limit + 1} images to a variant that allows {limit}", False,
+                  "the variant declares the limit")
+    assert_still_healthy(endpoint, f"{limit + 1} images")
+
+
+def test_unreachable_http_image_is_refused(chat: MediaChat, endpoint: Endpoint, media_server: MediaServer) -> None:
+    url = f"{media_server.base_url}/media/missing.png"  # never published: the harness answers 404
+    response = send(chat, [image(f"404 URL {url}", url)])
+    check_refusal(response, url, False, "the image URL answers 404")
+    assert_still_healthy(endpoint, url)
+
+
+def test_bad_base64_payload_never_leaks(chat: MediaChat) -> None:
+    # the payload decodes, but to bytes no decoder recognises: the error path most likely to echo an object repr
+    payload = base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"\x00" * 64).decode()
+    response = send(chat, [image("PNG signature then zeros", f"data:image/png;base64,{payload}")])
+    check_refusal(response, "a PNG signature followed by zeros", False, "not a decodable image")
