@@ -5,7 +5,8 @@ from __future__ import annotations
 import time
 
 import httpx
-from prometheus_client.parser import text_string_to_metric_families
+
+from harness import prometheus
 
 Row = tuple[float, str, str, float]
 
@@ -23,11 +24,9 @@ WANTED = {
 def parse(text: str) -> dict[str, float]:
     """The wanted values, summed over label sets (engines, models)."""
     values: dict[str, float] = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            metric = WANTED.get(sample.name)
-            if metric is not None:
-                values[metric] = values.get(metric, 0.0) + float(sample.value)
+    for name, value in prometheus.parse(text).samples.items():
+        if name in WANTED:
+            values[WANTED[name]] = values.get(WANTED[name], 0.0) + value
     return values
 
 
