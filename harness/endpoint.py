@@ -29,6 +29,7 @@ class Endpoint:
     variant: Variant | None = None
     log_path: Path | None = None  # where the server's own log is being written, if we own it
     health_path: str = "/health"
+    container_id: str | None = None  # the serving container, when the harness runs one
 
     @property
     def v1_url(self) -> str:

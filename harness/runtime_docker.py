@@ -38,6 +38,10 @@ class DockerServer(ManagedServer):
         return f"container {short} ({self.variant.name})"
 
     @property
+    def container_id(self) -> str | None:
+        return self.container.id if self.container else None
+
+    @property
     def base_url(self) -> str:
         return f"http://{self.host_ip}:{self.host_port}"
 

@@ -75,10 +75,15 @@ class ManagedServer(ABC):
         self._log_thread.start()
 
     @property
+    def container_id(self) -> str | None:
+        return None
+
+    @property
     def endpoint(self) -> Endpoint:
         return Endpoint(base_url=self.base_url, model=self.variant.serve.served_model_name,
                         capabilities=self.variant.capabilities, runtime=self.runtime, api_key=self.api_key,
-                        variant=self.variant, log_path=self.log_path, health_path=self.variant.container.health_path)
+                        variant=self.variant, log_path=self.log_path, health_path=self.variant.container.health_path,
+                        container_id=self.container_id)
 
     def __enter__(self) -> Endpoint:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)

@@ -105,5 +105,6 @@ def offsets(column: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     texts = column.fillna("").astype(str).tolist()
     counts = np.fromiter((0 if not t else t.count(";") + 1 for t in texts), dtype=np.int64, count=len(texts))
     joined = ";".join(t for t in texts if t)
-    flat = np.array(joined.split(";"), dtype=np.float64) if joined else np.empty(0)
+    # numpy's C text parser: ~10x faster than float() over a split list at millions of values
+    flat = np.fromstring(joined, dtype=np.float64, sep=";") if joined else np.empty(0)
     return flat, counts

@@ -14,7 +14,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,10 +24,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from harness import __version__
 from harness.endpoint import Endpoint
+from harness.engine import connect
 from harness.errors import HarnessError
 from harness.load.config import LoadConfig
 from harness.load.records import FILE
 from harness.report.build import Report, build_report
+from harness.telemetry import Telemetry
 from harness.variant import SloSpec
 
 AGENT_LOG = "agent.log"
@@ -35,19 +37,6 @@ AGENT_LOG = "agent.log"
 
 class LoadError(HarnessError):
     """The load generator itself failed (not the server under test)."""
-
-
-@contextlib.contextmanager
-def _telemetry(run_dir: Path, endpoint: Endpoint, container_id: str | None) -> Iterator[Any]:
-    # The lead's harness.telemetry samples GPU, container and /metrics into telemetry.csv; the report
-    # reads that file and says "no telemetry" when it is absent.
-    try:
-        from harness.telemetry import Telemetry
-    except ImportError:
-        yield None
-        return
-    with Telemetry(run_dir, endpoint, container_id=container_id) as telemetry:
-        yield telemetry
 
 
 def server_version(endpoint: Endpoint) -> str | None:
@@ -111,8 +100,7 @@ def run_agent(config: LoadConfig, run_dir: Path, api_key: str | None = None,
 
 
 def run_load(endpoint: Endpoint, config: LoadConfig, run_dir: Path, slo: SloSpec | None = None,
-             metadata: dict[str, Any] | None = None, console: Console | None = None,
-             container_id: str | None = None) -> Report:
+             metadata: dict[str, Any] | None = None, console: Console | None = None) -> Report:
     """One whole load run against a ready endpoint: agent + telemetry + report."""
     config.check()
     console = console or Console(stderr=True)
@@ -127,9 +115,12 @@ def run_load(endpoint: Endpoint, config: LoadConfig, run_dir: Path, slo: SloSpec
     columns = [TextColumn("load {task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
     with Progress(*columns, console=console, transient=True) as progress:
         task = progress.add_task(", ".join(label for label, _, _ in config.levels()), total=total)
-        with _telemetry(run_dir, endpoint, container_id) as telemetry:
+        # container stats need the engine; GPU, /metrics and the load share the wall clock
+        docker_client = connect() if endpoint.container_id else None
+        vendor = endpoint.variant.gpu.vendor if endpoint.variant else None
+        with Telemetry(run_dir, endpoint, container_id=endpoint.container_id, docker_client=docker_client,
+                       gpu_vendor=vendor) as telemetry:
             run_agent(config, run_dir, endpoint.api_key, lambda n: progress.advance(task, n))
-        if telemetry is not None:
-            meta["telemetry"] = telemetry.summary()
+        meta["telemetry"] = telemetry.summary()
     meta["wall_seconds"] = round(time.time() - started, 2)
     return build_report(run_dir, meta, slo)

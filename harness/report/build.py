@@ -147,7 +147,8 @@ def build_report(run_dir: Path, metadata: dict[str, Any] | None = None, slo: Slo
                "slo": slo.__dict__ if slo else None, "slo_failures": failures, "levels": levels}
     _write_json(run_dir / "results.json", results)
     telemetry = read_optional(run_dir / TELEMETRY_FILE)
-    images = make_plots(run_dir, measured, levels, telemetry, client) if plots else {}
+    budget = slo.max_gpu_memory_gib if slo else None
+    images = make_plots(run_dir, measured, levels, telemetry, client, budget) if plots else {}
     write_html(run_dir / "index.html", results, images, telemetry is not None)
     return report
 

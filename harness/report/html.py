@@ -36,6 +36,7 @@ def write_html(path: Path, results: dict[str, Any], images: dict[str, Path], has
     if results["slo_failures"]:
         verdict += "<p class=bad>SLO failures: " + "; ".join(html.escape(f) for f in results["slo_failures"]) + "</p>"
     first = results.get("first_request") or {}
+    gpu = _gpu_section(meta.get("telemetry") or {}, (results.get("slo") or {}).get("max_gpu_memory_gib"))
     figures = "".join(
         f"<h2>{html.escape(name.replace('_', ' '))}</h2><img alt='{name}' src='data:image/png;base64,"
         f"{base64.b64encode(p.read_bytes()).decode()}'>" for name, p in images.items() if p.exists())
@@ -52,7 +53,32 @@ td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}} img{{max-width:1
 <p>First request (server cold path, excluded from the results): TTFT {_fmt(first.get('ttft_ms'), '{:.1f}')} ms,
 E2EL {_fmt(first.get('e2el_ms'), '{:.1f}')} ms. Warm-up requests excluded: {results['warmup_requests']}.</p>
 <table><tr><th></th>{head}</tr>{body}</table>
+{gpu}
 {figures}
 <h2>metadata</h2><pre>{html.escape(json.dumps(meta, indent=2, default=str))}</pre>
 </body></html>"""
     path.write_text(page, encoding="utf-8")
+
+
+def _gpu_section(telemetry: dict[str, Any], budget_gib: float | None) -> str:
+    """GPU identity, peak memory against the budget, and what the samplers themselves cost."""
+    gpu = telemetry.get("gpu") or {}
+    if gpu.get("backend", "none") == "none":
+        return f"<p>GPU telemetry: none ({html.escape(str(gpu.get('reason', 'not sampled')))})</p>"
+    devices = ", ".join(f"{d['name']} ({d['memory_total_bytes'] / 2**30:.0f} GiB)" for d in gpu.get("devices", []))
+    peak = telemetry.get("peak_gpu_memory_bytes")
+    peak_text = "-" if peak is None else f"{peak / 2**30:.2f} GiB"
+    if peak is not None and budget_gib is not None:
+        verdict = "ok" if peak <= budget_gib * 2**30 else "bad"
+        peak_text += f" <span class={verdict}>(budget {budget_gib:g} GiB)</span>"
+    processes = "".join(f"<li>{html.escape(k)}: {v / 2**30:.2f} GiB</li>"
+                        for k, v in (telemetry.get("peaks") or {}).items() if "process_memory_bytes" in k)
+    samplers = "".join(
+        f"<tr><th>{html.escape(name)}</th><td>{s['target_hz']:g}</td><td>{s['achieved_hz']:g}</td>"
+        f"<td>{s['busy_ms_per_sample']:.2f}</td><td>{s['cpu_pct_of_one_core']:.2f}</td></tr>"
+        for name, s in (telemetry.get("samplers") or {}).items())
+    return (f"<h2>GPU</h2><p>{html.escape(devices)} · driver {html.escape(str(gpu.get('driver')))} · "
+            f"backend {html.escape(str(gpu.get('backend')))}</p><p>peak memory used: {peak_text}</p>"
+            + (f"<p>peak per process:</p><ul>{processes}</ul>" if processes else "")
+            + "<p>sampler overhead:</p><table><tr><th>sampler</th><th>target Hz</th><th>achieved Hz</th>"
+            f"<th>ms per sample</th><th>CPU % of one core</th></tr>{samplers}</table>")

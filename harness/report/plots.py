@@ -76,13 +76,15 @@ def percentiles(path: Path, levels: list[dict[str, Any]]) -> None:
     plt.close(fig)
 
 
-def timeline(path: Path, measured: pd.DataFrame, telemetry: pd.DataFrame | None) -> None:
-    """Request rate, GPU memory and KV-cache usage on one wall-clock axis."""
-    fig, axes = plt.subplots(3, 1, figsize=(15, 8), sharex=True)
+def timeline(path: Path, measured: pd.DataFrame, telemetry: pd.DataFrame | None,
+             budget_gib: float | None = None) -> None:
+    """Request rate, GPU memory (per device and per process, against the budget), GPU utilization and
+    the server's KV cache / queue, on one wall-clock axis."""
+    fig, axes = plt.subplots(4, 1, figsize=(15, 10), sharex=True)
     t0 = float(measured["start_wall"].min()) if len(measured) else 0.0
     if len(measured):
         seconds = np.floor(measured["start_wall"].to_numpy(dtype=float) - t0).astype(int)
-        counts = np.bincount(seconds)
+        counts = np.bincount(seconds[seconds >= 0])
         axes[0].step(np.arange(len(counts)), counts, where="post", label="requests started / s")
         ends = measured["start_wall"] + (measured["end"] - measured["start"]).fillna(0)
         grid = np.arange(0, max(len(counts), 1), 0.25)
@@ -92,28 +94,35 @@ def timeline(path: Path, measured: pd.DataFrame, telemetry: pd.DataFrame | None)
         axes[0].plot(grid, in_flight, label="in flight", alpha=0.7)
         axes[0].legend(fontsize=8)
     axes[0].set_ylabel("requests")
-    axes[0].set_title("load, GPU memory and KV cache over time")
+    axes[0].set_title("load, GPU memory, GPU utilization and KV cache over time")
     if telemetry is None:
         for ax in axes[1:]:
             ax.text(0.5, 0.5, "no telemetry", ha="center", va="center", transform=ax.transAxes, fontsize=14,
                     color="gray")
     else:
-        memory = telemetry[telemetry["metric"] == "memory_used_bytes"]
-        for source, rows in memory.groupby("source"):
-            axes[1].plot(rows["t"] - t0, rows["value"] / 2**30, label=str(source))
-        axes[1].set_ylabel("memory used (GiB)")
-        kv = telemetry[telemetry["metric"].isin(["kv_cache_usage_perc", "num_requests_running",
-                                                 "num_requests_waiting"])]
-        for (source, metric), rows in kv.groupby(["source", "metric"]):
-            values = rows["value"] * (100 if metric == "kv_cache_usage_perc" and rows["value"].max() <= 1 else 1)
-            axes[2].plot(rows["t"] - t0, values, label=f"{source} {metric}")
-        axes[2].set_ylabel("KV cache % / requests")
+        metric = telemetry["metric"].astype(str)
+        for source, rows in telemetry[metric == "memory_used_bytes"].groupby("source"):
+            axes[1].plot(rows["t"] - t0, rows["value"] / 2**30, label=f"{source} used")
+        for name, rows in telemetry[metric.str.startswith("process_memory_bytes:")].groupby("metric"):
+            axes[1].plot(rows["t"] - t0, rows["value"] / 2**30, label=f"pid {str(name).split(':', 1)[1]}",
+                         linestyle="--")
+        if budget_gib is not None and axes[1].lines:
+            axes[1].axhline(budget_gib, color="#b00020", linestyle=":", label=f"budget {budget_gib:g} GiB")
+        axes[1].set_ylabel("memory (GiB)")
+        for source, rows in telemetry[metric == "utilization_pct"].groupby("source"):
+            axes[2].plot(rows["t"] - t0, rows["value"], label=f"{source} utilization")
+        axes[2].set_ylabel("GPU utilization %")
+        kv = telemetry[metric.isin(["kv_cache_usage_perc", "num_requests_running", "num_requests_waiting"])]
+        for (source, name), rows in kv.groupby(["source", "metric"]):
+            values = rows["value"] * (100 if name == "kv_cache_usage_perc" and rows["value"].max() <= 1 else 1)
+            axes[3].plot(rows["t"] - t0, values, label=f"{source} {name}")
+        axes[3].set_ylabel("KV cache % / requests")
         for ax in axes[1:]:
             if ax.lines:
                 ax.legend(fontsize=8)
             else:
                 ax.text(0.5, 0.5, "not sampled", ha="center", va="center", transform=ax.transAxes, color="gray")
-    axes[2].set_xlabel("seconds since the first measured request")
+    axes[-1].set_xlabel("seconds since the first measured request")
     for ax in axes:
         ax.grid(alpha=0.3)
     fig.tight_layout()
@@ -164,7 +173,8 @@ def client_load(path: Path, client: pd.DataFrame | None) -> None:
 
 
 def make_plots(run_dir: Path, measured: pd.DataFrame, levels: list[dict[str, Any]],
-               telemetry: pd.DataFrame | None, client: pd.DataFrame | None) -> dict[str, Path]:
+               telemetry: pd.DataFrame | None, client: pd.DataFrame | None,
+               budget_gib: float | None = None) -> dict[str, Path]:
     images = {name: run_dir / f"{name}.png" for name in ("latency_cdf", "percentiles", "timeline", "errors",
                                                            "client")}
     latency_cdfs(images["latency_cdf"], measured, levels)
@@ -172,7 +182,7 @@ def make_plots(run_dir: Path, measured: pd.DataFrame, levels: list[dict[str, Any
         percentiles(images["percentiles"], levels)
     else:
         del images["percentiles"]
-    timeline(images["timeline"], measured, telemetry)
+    timeline(images["timeline"], measured, telemetry, budget_gib)
     errors(images["errors"], levels)
     client_load(images["client"], client)
     return images
