@@ -537,6 +537,10 @@ def _load(t: _Table | None) -> LoadSpec:
             raise SpecError(t.path, f"load.{key}", f"must be a positive integer, got {value}")
         numbers[key] = value
     duration = t.get("duration", float, None)  # type: ignore[arg-type]
+    if duration is not None:
+        if "requests" in t.data:
+            raise SpecError(t.path, "load.requests", "give requests or duration, not both")
+        numbers["requests"] = None  # a duration replaces the default request count
     burstiness = t.get("burstiness", float, 1.0)
     if (duration is not None and duration <= 0) or burstiness <= 0:
         raise SpecError(t.path, "load.duration/burstiness", "must be positive")

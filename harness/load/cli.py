@@ -47,15 +47,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def config_from(args: argparse.Namespace, base_url: str, model: str, spec: LoadSpec, label: str) -> LoadConfig:
     """CLI > the variant's [load] table > defaults."""
-    requests = args.requests if args.requests is not None else (None if args.duration else spec.requests)
-    if args.duration is None and requests is None:
-        requests = 16
+    duration = args.duration if args.duration is not None else (spec.duration if args.requests is None else None)
+    requests = args.requests if args.requests is not None else (None if duration is not None else spec.requests or 16)
     return LoadConfig(
         base_url=base_url, model=model, label=label,
         kinds=args.kinds or spec.kinds, concurrency=args.concurrency or spec.concurrency,
         rates=args.rate if args.rate is not None else spec.rates,
-        requests=requests, duration=args.duration if args.duration is not None else (
-            spec.duration if args.requests is None else None),
+        requests=requests, duration=duration,
         burstiness=args.burstiness or spec.burstiness, ramp_up=args.ramp_up,
         input_len=args.input_len or spec.input_len, output_len=args.output_len or spec.output_len,
         ignore_eos=spec.ignore_eos and not args.no_ignore_eos,
@@ -85,6 +83,9 @@ def print_summary(report: Report, console: Console | None = None) -> None:
                       f"E2EL {first['e2el_ms']:.1f} ms")
     for reason in report.invalid_reasons:
         console.print(f"[bold red]INVALID:[/] {reason}")
+    for level in report.levels:
+        for note, count in (level.get("harness_protocol_notes") or {}).items():
+            console.print(f"[yellow]protocol[/]: {level['level']}: {count} request(s) {note}", markup=True)
     for failure in report.slo_failures:
         console.print(f"[bold red]SLO:[/] {failure}")
     console.print(f"report: {report.html}")

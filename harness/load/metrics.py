@@ -122,6 +122,9 @@ def summary(frame: pd.DataFrame, goodput: dict[str, float] | None = None,
     errors = frame.loc[~ok_mask, "error_type"].fillna("").replace("", "unknown").value_counts()
     result["harness_errors"] = {str(k): int(v) for k, v in errors.items()}
     result["harness_error_rate"] = float((~ok_mask).mean()) if len(frame) else 0.0
+    # successful requests that still broke the protocol (e.g. no `data: [DONE]`): counted, not failed
+    notes = frame.loc[ok_mask & (frame["error"].fillna("") != ""), "error"].value_counts()
+    result["harness_protocol_notes"] = {str(k): int(v) for k, v in notes.items()}
     return result
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import html
 import json
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,12 @@ def write_html(path: Path, results: dict[str, Any], images: dict[str, Path], has
                "<p class=bad>INVALID RUN: " + "; ".join(html.escape(r) for r in results["invalid_reasons"]) + "</p>")
     if results["slo_failures"]:
         verdict += "<p class=bad>SLO failures: " + "; ".join(html.escape(f) for f in results["slo_failures"]) + "</p>"
+    notes: Counter[str] = Counter()
+    for level in levels:
+        notes.update(level.get("harness_protocol_notes") or {})
+    if notes:
+        verdict += "<p class=bad>protocol deviations in successful requests: " + "; ".join(
+            f"{html.escape(k)}: {v}" for k, v in notes.items()) + "</p>"
     first = results.get("first_request") or {}
     gpu = _gpu_section(meta.get("telemetry") or {}, (results.get("slo") or {}).get("max_gpu_memory_gib"))
     figures = "".join(
