@@ -54,7 +54,8 @@ td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}} img{{max-width:1
 .ok{{color:#186a1e;font-weight:bold}} .bad{{color:#b00020;font-weight:bold}} pre{{background:#f6f6f6;padding:8px}}
 </style></head><body>
 <h1>Load report: {html.escape(str(meta.get('variant') or 'remote'))} · {html.escape(str(meta.get('model')))}</h1>
-<p>vLLM {html.escape(str(meta.get('vllm_version')))} · harness {html.escape(str(meta.get('harness_version')))} ·
+<p>vLLM {html.escape(str(meta.get('vllm_version') or 'version not reported (no /version)'))} ·
+harness {html.escape(str(meta.get('harness_version')))} ·
 {html.escape(str(meta.get('base_url')))} · {'telemetry recorded' if has_telemetry else 'no telemetry'}</p>
 {verdict}
 <p>First request (server cold path, excluded from the results): TTFT {_fmt(first.get('ttft_ms'), '{:.1f}')} ms,
@@ -81,7 +82,8 @@ def _gpu_section(telemetry: dict[str, Any], budget_gib: float | None) -> str:
     processes = "".join(f"<li>{html.escape(k)}: {v / 2**30:.2f} GiB</li>"
                         for k, v in (telemetry.get("peaks") or {}).items() if "process_memory_bytes" in k)
     samplers = "".join(
-        f"<tr><th>{html.escape(name)}</th><td>{s['target_hz']:g}</td><td>{s['achieved_hz']:g}</td>"
+        f"<tr><th>{html.escape(name)}</th><td>{s['target_hz']:g}</td>"
+        f"<td>{'stopped: no /metrics' if s.get('stopped_early') else format(s['achieved_hz'], 'g')}</td>"
         f"<td>{s['busy_ms_per_sample']:.2f}</td><td>{s['cpu_pct_of_one_core']:.2f}</td></tr>"
         for name, s in (telemetry.get("samplers") or {}).items())
     return (f"<h2>GPU</h2><p>{html.escape(devices)} · driver {html.escape(str(gpu.get('driver')))} · "
