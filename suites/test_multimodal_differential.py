@@ -45,7 +45,9 @@ def test_engine_in_process_answers_like_multiprocess(api: httpx.Client, endpoint
         pytest.skip("the differential boots the variant a second time: docker runtime only (not --base-url)")
     multiprocess = _answers(MediaChat(api, endpoint))
 
-    options = dataclasses.replace(session.options, extra_env=IN_PROCESS)
+    # the second server's run (build log, server log) is filed inside this run's folder
+    assert session.recorder is not None, "the session has a run folder once the endpoint is up"
+    options = dataclasses.replace(session.options, extra_env=IN_PROCESS, reports_dir=session.recorder.dir)
     recorder = RunRecorder(options.reports_dir, f"{options.label}-in-process")
     progress = LogProgress(recorder.dir / "build.log", show=lambda line: None)
     try:
@@ -56,6 +58,6 @@ def test_engine_in_process_answers_like_multiprocess(api: httpx.Client, endpoint
         recorder.update(finished=True)
 
     differ = [f"{a.sent}: multiprocess {a.text[:60]!r}, in-process {b.text[:60]!r}"
-              for a, b in zip(multiprocess, in_process, strict=True) if a.tokens != b.tokens]
+              for a, b in zip(multiprocess, in_process, strict=True) if not b.agrees_with(a)]
     assert not differ, ("the same images answered differently with the engine in another process than in-process, "
                         "so the API server -> engine core transfer changes the inputs:\n  " + "\n  ".join(differ))

@@ -63,8 +63,9 @@ def test_media_fixtures() -> None:
     assert mediagen.tone_wav(220.0) != mediagen.tone_wav(440.0)
 
 
-def _answer(text: str, alternatives: tuple[tuple[str, ...], ...] = (("a", "b"),)) -> Answer:
-    return Answer(f"[{text}]", text, (text,), alternatives, 10)
+def _answer(text: str, alternatives: tuple[tuple[str, ...], ...] = (("a", "b"),),
+            margins: tuple[float, ...] = ()) -> Answer:
+    return Answer(f"[{text}]", text, tuple(text.split()), alternatives, 10, margins)
 
 
 def test_collisions_need_tokens_and_runners_up_equal() -> None:
@@ -74,13 +75,15 @@ def test_collisions_need_tokens_and_runners_up_equal() -> None:
     assert [(a.text, b.text) for a, b in same] == [("x", "x")]
 
 
-def test_isolation_tolerates_late_divergence_not_cross_talk() -> None:
-    solo = [_answer("the quick brown fox jumps"), _answer("a completely different answer")]
-    assert isolation_problems(solo, solo) == []
-    late = [_answer("the quick brown fox leaps"), solo[1]]
-    assert isolation_problems(solo, late) == []
-    swapped = [solo[1], solo[0]]
-    assert len(isolation_problems(solo, swapped)) == 2
+def test_agreement_tolerates_only_near_ties() -> None:
+    confident = (3.0, 2.0, 1.5, 4.0, 0.01)  # nearly tied only at the last position
+    alone = _answer("the quick brown fox jumps", margins=confident)
+    assert _answer("the quick brown fox leaps").agrees_with(alone)
+    assert not _answer("the quick brown cat jumps").agrees_with(alone)
+    assert not _answer("a completely different answer here").agrees_with(alone)
+    other = _answer("a completely different answer here", margins=confident)
+    assert isolation_problems([alone, other], [alone, other]) == []
+    assert len(isolation_problems([alone, other], [other, alone])) == 2
 
 
 def test_error_problems() -> None:
@@ -93,9 +96,11 @@ def test_error_problems() -> None:
 
 def test_parse_answer_rejects_errors_and_empty_answers() -> None:
     body = {"choices": [{"message": {"content": "hi"}, "logprobs": {"content": [
-        {"token": "hi", "top_logprobs": [{"token": "hi"}, {"token": "yo"}]}]}}], "usage": {"prompt_tokens": 7}}
+        {"token": "hi", "top_logprobs": [{"token": "hi", "logprob": -0.5}, {"token": "yo", "logprob": -2.0}]}]}}],
+        "usage": {"prompt_tokens": 7}}
     answer = parse_answer("[x]", httpx.Response(200, json=body))
     assert (answer.tokens, answer.alternatives, answer.prompt_tokens) == (("hi",), (("hi", "yo"),), 7)
+    assert answer.margins == (1.5,)
     with pytest.raises(AssertionError, match="answered 500"):
         parse_answer("[x]", httpx.Response(500, text="oops"))
     with pytest.raises(AssertionError, match="empty content"):

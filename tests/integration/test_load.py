@@ -1,0 +1,62 @@
+"""A short load test against a real cpu-tiny (real vLLM) through the Docker engine: the report's files
+exist and hold plausible numbers, and the HTML page renders in headless Chromium."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from harness.endpoint import Endpoint
+from harness.load.config import LoadConfig
+from harness.load.records import read
+from harness.load.runner import run_load
+
+pytestmark = pytest.mark.integration
+
+OUTPUT_LEN = 8
+REQUESTS = 6
+
+
+def test_load_report_against_cpu_tiny(cpu_tiny: Endpoint, tmp_path: Path) -> None:
+    config = LoadConfig(base_url=cpu_tiny.base_url, model=cpu_tiny.model, kinds=("chat", "completions"),
+                        concurrency=(1, 2), requests=REQUESTS, input_len=32, output_len=OUTPUT_LEN, warmup=1)
+    report = run_load(cpu_tiny, config, tmp_path)
+    for name in ("requests.csv", "results.json", "client.csv", "index.html", "latency_cdf.png", "percentiles.png",
+                 "timeline.png", "errors.png", "vllm-bench-c=1.json", "vllm-bench-c=2.json"):
+        assert (tmp_path / name).stat().st_size > 0, name
+    frame = read(tmp_path / "requests.csv")
+    assert len(frame) == 2 * REQUESTS + 1  # every request sent was recorded, warm-up included
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert results["metadata"]["vllm_version"], "GET /version answered"
+    assert results["first_request"]["ok"]
+    for level in results["levels"]:
+        assert level["completed"] + level["failed"] == REQUESTS
+        assert level["failed"] == 0, level["harness_errors"]
+        # ignore_eos: every answer is exactly max_tokens long, as the server's usage says
+        assert level["total_output_tokens"] == REQUESTS * OUTPUT_LEN
+        assert level["total_input_tokens"] > 0
+        for name in ("ttft", "itl", "e2el", "tpot"):
+            values = [level[f"p{p}_{name}_ms"] for p in ("25", "50", "75", "90", "95", "99", "99.9")]
+            assert values == sorted(values) and values[-1] > 0, (name, values)
+        assert 0 < level["median_ttft_ms"] <= level["median_e2el_ms"]
+    measured = frame[frame["phase"] == "measure"]
+    assert (measured["completion_tokens"] == OUTPUT_LEN).all()
+    assert report.valid or report.invalid_reasons  # a saturated run must say why
+
+
+def test_html_report_renders_in_chromium(cpu_tiny: Endpoint, tmp_path: Path) -> None:
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    assert browser, "headless Chromium is needed: apt-get install -y chromium"
+    config = LoadConfig(base_url=cpu_tiny.base_url, model=cpu_tiny.model, concurrency=(1,), requests=3,
+                        input_len=16, output_len=4, warmup=0)
+    report = run_load(cpu_tiny, config, tmp_path)
+    shot = tmp_path / "screenshot.png"
+    subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                    "--disable-component-update", "--no-first-run", f"--screenshot={shot}", "--window-size=1200,2000",
+                    report.html.as_uri()], check=True, capture_output=True, timeout=120)
+    # a blank page compresses to a few KB; one with the plots is far larger
+    assert shot.stat().st_size > 50_000, shot.stat().st_size
