@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Sets up a fresh Debian machine for the harness, idempotently: a Docker engine (Debian's docker.io,
-# started when none answers), debootstrap for the locally made base images, and the harness itself
-# in .venv. Used by the README's two commands and by .ci/run.
+# started when none answers), debootstrap for the locally made base images, Chromium for looking at
+# reports, and the harness itself in .venv. Used by the README's two commands and by .ci/run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,6 +10,7 @@ as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 need=()
 command -v dockerd >/dev/null || need+=(docker.io)
 command -v debootstrap >/dev/null || need+=(debootstrap)
+command -v chromium >/dev/null || need+=(chromium)  # the tests open the HTML load report headless
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing ${need[*]} from Debian's packages"
   as_root apt-get update -qq
