@@ -48,9 +48,10 @@ def make_variant(tmp_path: Path) -> Callable[..., Path]:
 
 
 @pytest.fixture(scope="session")
-def cpu_tiny(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Endpoint]:
+def cpu_tiny(tmp_path_factory: pytest.TempPathFactory, docker_client: docker.DockerClient) -> Iterator[Endpoint]:
     """One real cpu-tiny server (real vLLM) shared by the tests that prove the suites' checks: they run
-    the suites against it directly, and through tests/defects proxies that break it on purpose."""
+    the suites against it directly, and through tests/defects proxies that break it on purpose. It needs
+    `docker_client` so that it is removed before that fixture checks for leftovers."""
     from harness.launch import TargetOptions, launch
     from harness.progress import LogProgress
     from harness.results import RunRecorder

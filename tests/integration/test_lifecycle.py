@@ -13,7 +13,7 @@ import pytest
 
 from harness.build import build_variant
 from harness.errors import ContainerExited, ReadinessTimeout
-from harness.labels import SESSION, SESSION_ID
+from harness.labels import SESSION, SESSION_ID, VARIANT
 from harness.launch import TargetOptions, launch
 from harness.progress import LogProgress
 from harness.results import RunRecorder
@@ -26,7 +26,9 @@ def options(images: Path, tmp_path: Path, **kw: object) -> TargetOptions:
 
 
 def ours(client: docker.DockerClient) -> list[str]:
-    return [c.id for c in client.containers.list(all=True, filters={"label": f"{SESSION}={SESSION_ID}"})]
+    """This test session's stub containers (the shared cpu-tiny of other tests may be running too)."""
+    labels = [f"{SESSION}={SESSION_ID}", f"{VARIANT}=stub"]
+    return [c.id for c in client.containers.list(all=True, filters={"label": labels})]
 
 
 def boot(opts: TargetOptions, tmp_path: Path):  # type: ignore[no-untyped-def]
