@@ -82,7 +82,7 @@ def _cmd_up(args: argparse.Namespace) -> int:
 def _cmd_load(args: argparse.Namespace) -> int:
     from harness.load import cli as load_cli
     from harness.load.runner import run_load
-    from harness.variant import LoadSpec
+    from harness.variant_load import LoadSpec
 
     load_cli.check_target(args)
     options = TargetOptions(images_dir=args.images_dir, reports_dir=args.reports_dir, image=args.name,

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import os
 import tomllib
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, TypeVar, get_args
+from typing import Any, Literal, get_args
 
 from harness.errors import SpecError, UnknownVariant, UsageError
+from harness.spec_table import Table, allowed
+from harness.variant_load import LoadSpec, parse_load
 
 SPEC_FILE = "variant.toml"
 
@@ -28,8 +30,6 @@ CAPABILITY_FLAGS = (
     "structured_output",
     "encoder_decoder",
 )
-
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -181,39 +181,6 @@ class Probe:
 
 
 @dataclass(frozen=True)
-class SloSpec:
-    """[load.slo]: what a load run must meet (milliseconds; error rate as a fraction), checked per level.
-    `goodput_*` are `vllm bench serve --goodput` limits; `max_gpu_memory_gib` is the memory budget."""
-
-    p99_ttft_ms: float | None = None
-    p99_tpot_ms: float | None = None
-    p99_itl_ms: float | None = None
-    p99_e2el_ms: float | None = None
-    max_error_rate: float | None = None
-    goodput_ttft_ms: float | None = None
-    goodput_tpot_ms: float | None = None
-    goodput_e2el_ms: float | None = None
-    max_gpu_memory_gib: float | None = None
-
-
-@dataclass(frozen=True)
-class LoadSpec:
-    """[load]: what `pytest -m load` runs against this variant by default (the CLI can override each)."""
-
-    kinds: tuple[str, ...] = ("chat",)
-    concurrency: tuple[int, ...] = (1, 4)
-    requests: int | None = 16  # per level; ignored when duration is set
-    duration: float | None = None
-    rates: tuple[float, ...] = ()
-    burstiness: float = 1.0
-    input_len: int = 64
-    output_len: int = 32
-    ignore_eos: bool = True
-    warmup: int = 1
-    slo: SloSpec = field(default_factory=SloSpec)
-
-
-@dataclass(frozen=True)
 class Variant:
     name: str
     folder: Path
@@ -273,66 +240,12 @@ def load_all(images_dir: Path) -> list[Variant]:
 # --- parsing ------------------------------------------------------------------------------------
 
 
-class _Table:
-    """One TOML table being read: every key must be consumed, so leftovers are reported as unknown."""
-
-    def __init__(self, path: Path, prefix: str, data: object) -> None:
-        if not isinstance(data, dict):
-            raise SpecError(path, prefix or "<root>", f"must be a table, got {type(data).__name__}")
-        self.path, self.prefix, self.data = path, prefix, data
-
-    def _name(self, key: str) -> str:
-        return f"{self.prefix}.{key}" if self.prefix else key
-
-    def get(self, key: str, kind: type[T], default: T) -> T:
-        if key not in self.data:
-            return default
-        value = self.data[key]
-        # bool is an int in Python: never accept true where a number is asked for, or 1 for a flag
-        if kind is float and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
-        if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
-            raise SpecError(self.path, self._name(key), f"must be {kind.__name__}, got {value!r}")
-        return value
-
-    def required(self, key: str, kind: type[T]) -> T:
-        if key not in self.data:
-            raise SpecError(self.path, self._name(key), "is required")
-        return self.get(key, kind, None)  # type: ignore[arg-type]
-
-    def strings(self, key: str) -> tuple[str, ...] | None:
-        if key not in self.data:
-            return None
-        value = self.data[key]
-        if not isinstance(value, list) or not all(isinstance(v, str | int) for v in value):
-            raise SpecError(self.path, self._name(key), f"must be a list of strings, got {value!r}")
-        return tuple(str(v) for v in value)
-
-    def mapping(self, key: str) -> dict[str, str]:
-        value = self.data.get(key, {})
-        if not isinstance(value, dict) or not all(isinstance(v, str | int | float) for v in value.values()):
-            raise SpecError(self.path, self._name(key), "must be a table of string values")
-        return {str(k): str(v) for k, v in value.items()}
-
-    def table(self, key: str) -> _Table | None:
-        return _Table(self.path, self._name(key), self.data[key]) if key in self.data else None
-
-    def check_known(self, allowed: list[str]) -> None:
-        for key in self.data:
-            if key not in allowed:
-                raise SpecError(self.path, self._name(key), f"unknown key; allowed: {', '.join(allowed)}")
-
-
-def _allowed(cls: type, *extra: str) -> list[str]:
-    return [f.name for f in fields(cls)] + list(extra)
-
-
 def parse_spec(path: Path) -> Variant:
     try:
         raw = tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as exc:
         raise SpecError(path, "<syntax>", f"not valid TOML: {exc}") from None
-    root = _Table(path, "", raw)
+    root = Table(path, "", raw)
     root.check_known(["description", "build", "serve", "env", "secret_env", "mounts", "gpu", "container",
                       "capabilities", "process", "known_issues", "probes", "load"])
     serve = root.table("serve")
@@ -349,18 +262,18 @@ def parse_spec(path: Path) -> Variant:
         serve=_serve(serve),
         env=root.mapping("env"),
         secret_env=root.strings("secret_env") or (),
-        mounts=tuple(_mount(_Table(path, f"mounts[{i}]", m)) for i, m in enumerate(mounts)),
+        mounts=tuple(_mount(Table(path, f"mounts[{i}]", m)) for i, m in enumerate(mounts)),
         gpu=_gpu(root.table("gpu")),
         container=_container(root.table("container")),
         capabilities=_capabilities(root.table("capabilities")),
         process=_process(root.table("process")),
         known_issues=_known_issues(path, raw.get("known_issues", [])),
         probes=_probes(path, raw.get("probes", [])),
-        load=_load(root.table("load")),
+        load=parse_load(root.table("load")),
     )
 
 
-def _build(t: _Table | None) -> BuildSpec:
+def _build(t: Table | None) -> BuildSpec:
     if t is None:
         return BuildSpec()
     t.check_known(["dockerfile", "repository", "args", "base", "wheelhouse", "image"])
@@ -376,8 +289,8 @@ def _build(t: _Table | None) -> BuildSpec:
     )
 
 
-def _base(t: _Table) -> BaseImageSpec:
-    t.check_known(_allowed(BaseImageSpec))
+def _base(t: Table) -> BaseImageSpec:
+    t.check_known(allowed(BaseImageSpec))
     return BaseImageSpec(
         suite=t.get("suite", str, "bookworm"),
         packages=t.strings("packages") or (),
@@ -386,8 +299,8 @@ def _base(t: _Table) -> BaseImageSpec:
     )
 
 
-def _wheelhouse(t: _Table) -> WheelhouseSpec:
-    t.check_known(_allowed(WheelhouseSpec))
+def _wheelhouse(t: Table) -> WheelhouseSpec:
+    t.check_known(allowed(WheelhouseSpec))
     return WheelhouseSpec(
         requirements=t.get("requirements", str, "requirements.txt"),
         python_version=t.get("python_version", str, "3.11"),
@@ -397,8 +310,8 @@ def _wheelhouse(t: _Table) -> WheelhouseSpec:
     )
 
 
-def _serve(t: _Table) -> ServeSpec:
-    t.check_known(_allowed(ServeSpec))
+def _serve(t: Table) -> ServeSpec:
+    t.check_known(allowed(ServeSpec))
     utilization = t.get("gpu_memory_utilization", float, None)  # type: ignore[arg-type]
     if utilization is not None and not 0 < utilization <= 1:
         raise SpecError(t.path, "serve.gpu_memory_utilization", f"must be in (0, 1], got {utilization}")
@@ -420,16 +333,16 @@ def _serve(t: _Table) -> ServeSpec:
     )
 
 
-def _mount(t: _Table) -> Mount:
-    t.check_known(_allowed(Mount))
+def _mount(t: Table) -> Mount:
+    t.check_known(allowed(Mount))
     return Mount(source=t.required("source", str), target=t.required("target", str),
                  read_only=t.get("read_only", bool, True))
 
 
-def _gpu(t: _Table | None) -> GpuSpec:
+def _gpu(t: Table | None) -> GpuSpec:
     if t is None:
         return GpuSpec()
-    t.check_known(_allowed(GpuSpec))
+    t.check_known(allowed(GpuSpec))
     vendor = t.get("vendor", str, "none")
     if vendor not in get_args(GpuVendor):
         raise SpecError(t.path, "gpu.vendor", f"must be one of {', '.join(get_args(GpuVendor))}, got '{vendor}'")
@@ -439,10 +352,10 @@ def _gpu(t: _Table | None) -> GpuSpec:
     return GpuSpec(vendor=vendor, devices=t.strings("devices") or (), count=count)  # type: ignore[arg-type]
 
 
-def _container(t: _Table | None) -> ContainerSpec:
+def _container(t: Table | None) -> ContainerSpec:
     if t is None:
         return ContainerSpec()
-    t.check_known(_allowed(ContainerSpec))
+    t.check_known(allowed(ContainerSpec))
     port = t.get("port", int, 8000)
     if not 0 < port < 65536:
         raise SpecError(t.path, "container.port", f"must be a TCP port (1-65535), got {port}")
@@ -462,7 +375,7 @@ def _container(t: _Table | None) -> ContainerSpec:
     )
 
 
-def _capabilities(t: _Table | None) -> Capabilities:
+def _capabilities(t: Table | None) -> Capabilities:
     if t is None:
         return Capabilities()
     t.check_known(capability_names())
@@ -473,10 +386,10 @@ def _capabilities(t: _Table | None) -> Capabilities:
     return Capabilities(**flags, multi_image=multi)
 
 
-def _process(t: _Table | None) -> ProcessSpec:
+def _process(t: Table | None) -> ProcessSpec:
     if t is None:
         return ProcessSpec()
-    t.check_known(_allowed(ProcessSpec))
+    t.check_known(allowed(ProcessSpec))
     command = t.strings("command") or ProcessSpec.command
     if not command:
         raise SpecError(t.path, "process.command", "must not be empty")
@@ -494,8 +407,8 @@ def _known_issues(path: Path, raw: object) -> tuple[KnownIssue, ...]:
         raise SpecError(path, "known_issues", "must be an array of tables ([[known_issues]])")
     issues = []
     for i, item in enumerate(raw):
-        t = _Table(path, f"known_issues[{i}]", item)
-        t.check_known(_allowed(KnownIssue))
+        t = Table(path, f"known_issues[{i}]", item)
+        t.check_known(allowed(KnownIssue))
         check, reason = t.required("check", str), t.required("reason", str)
         if not check.strip() or not reason.strip():
             raise SpecError(path, f"known_issues[{i}]", "check and reason must not be empty")
@@ -510,8 +423,8 @@ def _probes(path: Path, raw: object) -> tuple[Probe, ...]:
         raise SpecError(path, "probes", "must be an array of tables ([[probes]])")
     probes = []
     for i, item in enumerate(raw):
-        t = _Table(path, f"probes[{i}]", item)
-        t.check_known(_allowed(Probe))
+        t = Table(path, f"probes[{i}]", item)
+        t.check_known(allowed(Probe))
         image, expect = t.required("image", str), t.strings("expect")
         problem = check_spec(image)
         if problem:
@@ -524,46 +437,3 @@ def _probes(path: Path, raw: object) -> tuple[Probe, ...]:
         probes.append(Probe(image=image, expect=expect, prompt=t.get("prompt", str, Probe.prompt),
                             max_tokens=max_tokens))
     return tuple(probes)
-
-
-def _load(t: _Table | None) -> LoadSpec:
-    if t is None:
-        return LoadSpec()
-    t.check_known([*_allowed(LoadSpec)])
-    numbers = {}
-    for key in ("requests", "input_len", "output_len", "warmup"):
-        value = t.get(key, int, getattr(LoadSpec, key))
-        if value is not None and value < (0 if key == "warmup" else 1):
-            raise SpecError(t.path, f"load.{key}", f"must be a positive integer, got {value}")
-        numbers[key] = value
-    duration = t.get("duration", float, None)  # type: ignore[arg-type]
-    if duration is not None:
-        if "requests" in t.data:
-            raise SpecError(t.path, "load.requests", "give requests or duration, not both")
-        numbers["requests"] = None  # a duration replaces the default request count
-    burstiness = t.get("burstiness", float, 1.0)
-    if (duration is not None and duration <= 0) or burstiness <= 0:
-        raise SpecError(t.path, "load.duration/burstiness", "must be positive")
-    concurrency = tuple(int(c) for c in (t.strings("concurrency") or LoadSpec.concurrency))
-    raw_rates = t.data.get("rates", [])
-    if not isinstance(raw_rates, list) or not all(isinstance(r, int | float) and not isinstance(r, bool)
-                                                  for r in raw_rates):
-        raise SpecError(t.path, "load.rates", f"must be a list of requests/s, got {raw_rates!r}")
-    rates = tuple(float(r) for r in raw_rates)
-    if any(c < 1 for c in concurrency) or any(r <= 0 for r in rates):
-        raise SpecError(t.path, "load.concurrency/rates", "must be positive numbers")
-    kinds = t.strings("kinds") or LoadSpec.kinds
-    if any(k not in ("chat", "vision", "completions") for k in kinds):
-        raise SpecError(t.path, "load.kinds", f"must be among chat, vision, completions, got {list(kinds)}")
-    slo = t.table("slo")
-    return LoadSpec(kinds=kinds, concurrency=concurrency, duration=duration, rates=rates, burstiness=burstiness,
-                    ignore_eos=t.get("ignore_eos", bool, True), slo=_slo(slo) if slo else SloSpec(), **numbers)
-
-
-def _slo(t: _Table) -> SloSpec:
-    t.check_known(_allowed(SloSpec))
-    values = {f.name: t.get(f.name, float, None) for f in fields(SloSpec)}  # type: ignore[arg-type]
-    for name, value in values.items():
-        if value is not None and value < 0:
-            raise SpecError(t.path, f"load.slo.{name}", f"must not be negative, got {value}")
-    return SloSpec(**values)

@@ -13,7 +13,7 @@ from harness.endpoint import Endpoint
 from harness.load.config import LoadConfig
 from harness.load.runner import run_load
 from harness.report.build import Report
-from harness.variant import LoadSpec
+from harness.variant_load import LoadSpec
 
 pytestmark = pytest.mark.load
 

@@ -12,7 +12,7 @@ from harness.errors import UsageError
 from harness.launch import RUNTIMES
 from harness.load.config import LoadConfig
 from harness.report.build import Report
-from harness.variant import LoadSpec
+from harness.variant_load import LoadSpec
 
 
 def _list(kind: Callable[[str], float | int]) -> Callable[[str], tuple]:

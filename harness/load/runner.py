@@ -30,7 +30,7 @@ from harness.load.config import LoadConfig
 from harness.load.records import FILE
 from harness.report.build import Report, build_report
 from harness.telemetry import Telemetry
-from harness.variant import SloSpec
+from harness.variant_load import SloSpec
 
 AGENT_LOG = "agent.log"
 

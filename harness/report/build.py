@@ -14,7 +14,7 @@ import pandas as pd
 
 from harness.load import metrics
 from harness.load.records import FILE, read
-from harness.variant import SloSpec
+from harness.variant_load import SloSpec
 
 CLIENT_FILE = "client.csv"
 TELEMETRY_FILE = "telemetry.csv"
