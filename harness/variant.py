@@ -251,9 +251,6 @@ def parse_spec(path: Path) -> Variant:
     serve = root.table("serve")
     if serve is None:
         raise SpecError(path, "serve", "is required (at least serve.model and serve.served_model_name)")
-    mounts = raw.get("mounts", [])
-    if not isinstance(mounts, list):
-        raise SpecError(path, "mounts", "must be an array of tables ([[mounts]])")
     return Variant(
         name=path.parent.name,
         folder=path.parent.resolve(),
@@ -262,7 +259,7 @@ def parse_spec(path: Path) -> Variant:
         serve=_serve(serve),
         env=root.mapping("env"),
         secret_env=root.strings("secret_env") or (),
-        mounts=tuple(_mount(Table(path, f"mounts[{i}]", m)) for i, m in enumerate(mounts)),
+        mounts=tuple(_mount(t) for _, t in _array(path, raw.get("mounts", []), "mounts", Mount)),
         gpu=_gpu(root.table("gpu")),
         container=_container(root.table("container")),
         capabilities=_capabilities(root.table("capabilities")),
@@ -334,7 +331,6 @@ def _serve(t: Table) -> ServeSpec:
 
 
 def _mount(t: Table) -> Mount:
-    t.check_known(allowed(Mount))
     return Mount(source=t.required("source", str), target=t.required("target", str),
                  read_only=t.get("read_only", bool, True))
 
@@ -402,13 +398,19 @@ def _process(t: Table | None) -> ProcessSpec:
     return ProcessSpec(command=command, model=t.get("model", str, None), args=args)  # type: ignore[arg-type]
 
 
-def _known_issues(path: Path, raw: object) -> tuple[KnownIssue, ...]:
+def _array(path: Path, raw: object, name: str, cls: type) -> list[tuple[int, Table]]:
+    """An array of tables (`[[name]]`), each checked for unknown keys against `cls`'s fields."""
     if not isinstance(raw, list):
-        raise SpecError(path, "known_issues", "must be an array of tables ([[known_issues]])")
+        raise SpecError(path, name, f"must be an array of tables ([[{name}]])")
+    tables = [(i, Table(path, f"{name}[{i}]", item)) for i, item in enumerate(raw)]
+    for _, t in tables:
+        t.check_known(allowed(cls))
+    return tables
+
+
+def _known_issues(path: Path, raw: object) -> tuple[KnownIssue, ...]:
     issues = []
-    for i, item in enumerate(raw):
-        t = Table(path, f"known_issues[{i}]", item)
-        t.check_known(allowed(KnownIssue))
+    for i, t in _array(path, raw, "known_issues", KnownIssue):
         check, reason = t.required("check", str), t.required("reason", str)
         if not check.strip() or not reason.strip():
             raise SpecError(path, f"known_issues[{i}]", "check and reason must not be empty")
@@ -419,12 +421,8 @@ def _known_issues(path: Path, raw: object) -> tuple[KnownIssue, ...]:
 def _probes(path: Path, raw: object) -> tuple[Probe, ...]:
     from harness.imagegen import check_spec
 
-    if not isinstance(raw, list):
-        raise SpecError(path, "probes", "must be an array of tables ([[probes]])")
     probes = []
-    for i, item in enumerate(raw):
-        t = Table(path, f"probes[{i}]", item)
-        t.check_known(allowed(Probe))
+    for i, t in _array(path, raw, "probes", Probe):
         image, expect = t.required("image", str), t.strings("expect")
         problem = check_spec(image)
         if problem:
