@@ -8,22 +8,19 @@ from typing import Any
 import httpx
 import pytest
 
+from harness import openai_calls, openai_shapes
 from harness.endpoint import Endpoint
 from harness.imagegen import checkerboard, data_url
 
 
 def _chat(api: httpx.Client, endpoint: Endpoint, content: Any) -> str:
-    response = api.post("/v1/chat/completions", json={
-        "model": endpoint.model,
-        "messages": [{"role": "user", "content": content}],
-        "max_tokens": 16,
-        "temperature": 0,
-    })
-    assert response.status_code == 200, f"{response.status_code}: {response.text[:300]}"
-    body = response.json()
-    assert body.get("object") == "chat.completion", body
-    text = body["choices"][0]["message"]["content"]
-    assert isinstance(text, str), f"message.content is {text!r}"
+    call = openai_calls.post(api, "/v1/chat/completions", openai_calls.chat_payload(
+        endpoint.model, messages=[{"role": "user", "content": content}]))
+    assert call.status == 200, call.why("200 with a chat.completion")
+    problems = openai_shapes.chat_completion(call.json)
+    assert not problems, call.why(f"an OpenAI chat.completion; problems: {problems}")
+    text = call.json["choices"][0]["message"]["content"]
+    assert isinstance(text, str), call.why("message.content as a string")
     return text
 
 
