@@ -15,6 +15,7 @@ sleep woke up (event-loop lag) and the process's CPU use — the evidence for th
 from __future__ import annotations
 
 import argparse
+import gc
 import itertools
 import json
 import logging
@@ -112,7 +113,7 @@ class LoadUser(User):
     def on_start(self) -> None:
         cfg = State.config
         headers = {"Authorization": f"Bearer {key}"} if (key := os.environ.get("VLLM_HARNESS_API_KEY")) else {}
-        self.stream = StreamClient(cfg.base_url, headers, cfg.timeout, cfg.stamp_field)
+        self.stream = StreamClient(cfg.base_url, headers, cfg.timeout, cfg.stamp_field, cfg.kernel_timestamps)
         self.rng = np.random.default_rng([cfg.seed, State.worker, next(State.ids), 7])
 
     def on_stop(self) -> None:
@@ -184,7 +185,7 @@ def warmup(config: LoadConfig, sink: Callable[[str], None]) -> None:
     if config.warmup == 0:
         return
     headers = {"Authorization": f"Bearer {k}"} if (k := os.environ.get("VLLM_HARNESS_API_KEY")) else {}
-    client = StreamClient(config.base_url, headers, config.timeout, config.stamp_field)
+    client = StreamClient(config.base_url, headers, config.timeout, config.stamp_field, config.kernel_timestamps)
     rng = np.random.default_rng([config.seed, 99])
     try:
         for i in range(config.warmup):
@@ -352,6 +353,9 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     logging.getLogger("locust").setLevel(logging.ERROR)  # e.g. its "spawn rate is very high" notice
     config = LoadConfig.read(args.run_dir / "load.json")
+    # everything imported so far (locust, gevent, numpy: ~10^5 objects) lives until exit: keep it out of the
+    # cyclic collector, whose full passes over it would otherwise stall every stream at once mid-run
+    gc.freeze()
     # SIGTERM unwinds through the `finally` blocks (workers stopped, files closed)
     gevent.signal_handler(signal.SIGTERM, lambda: gevent.kill(main_greenlet, SystemExit(143)))
     main_greenlet = gevent.getcurrent()

@@ -30,6 +30,8 @@ class LoadConfig:
     seed: int = 0
     workers: int = 0  # 0: one process; N: a locust master and N local worker processes
     timeout: float = 600.0  # seconds one request may take
+    # plain http on Linux: chunk times from the kernel's receive timestamps, immune to client scheduling delay
+    kernel_timestamps: bool = True
     stamp_field: str | None = None  # benchmarks: a top-level chunk field holding the server's send time
     label: str = ""  # variant name or "remote", for the report
 
