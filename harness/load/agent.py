@@ -129,8 +129,7 @@ class LoadUser(User):
             raise StopUser()
         try:
             cfg = State.config
-            path, payload = body(self.kind, cfg.model, self.rng, cfg.input_len, cfg.output_len, cfg.ignore_eos,
-                                 State.images)
+            path, payload = body(self.kind, cfg, self.rng, State.images)
             record = Record(id=f"{State.worker}-{next(State.ids)}", worker=State.worker, level=dispenser.label,
                             users=dispenser.users, rate=dispenser.rate, phase="measure", kind=self.kind,
                             start=0.0, start_wall=0.0, scheduled=scheduled)  # type: ignore[arg-type]
@@ -190,8 +189,7 @@ def warmup(config: LoadConfig, sink: Callable[[str], None]) -> None:
     try:
         for i in range(config.warmup):
             kind = config.kinds[i % len(config.kinds)]
-            path, payload = body(kind, config.model, rng, config.input_len, config.output_len, config.ignore_eos,
-                                 State.images)
+            path, payload = body(kind, config, rng, State.images)
             record = Record(id=f"warmup-{i}", worker=0, level="warmup", users=1, rate=None, phase="warmup",
                             kind=kind, start=0.0, start_wall=0.0)
             sink(csv_line(client.stream(path, payload, record).row()))
