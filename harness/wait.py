@@ -63,6 +63,7 @@ class WaitStrategy:
         started = time.monotonic()
         deadline = started + self.startup_timeout
         reason = "not polled yet"
+        answered = False  # did anything ever answer over HTTP? If not, the port never opened
         with httpx.Client(base_url=target.base_url, headers=target.headers, timeout=5.0) as http:
             while True:
                 status = target.exit_status()
@@ -70,17 +71,22 @@ class WaitStrategy:
                     raise ContainerExited(_exit_message(target.description, status), target.log_tail())
                 try:
                     reason = self.not_ready_reason(http) or ""
+                    answered = True
                 except httpx.HTTPError as exc:
                     reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
                 if not reason:
                     return time.monotonic() - started
                 if time.monotonic() >= deadline:
-                    raise ReadinessTimeout(
-                        f"{target.description} not ready after {self.startup_timeout:.0f}s (last: {reason}); "
-                        "see the log tail, or raise container.startup_timeout in the variant spec",
-                        target.log_tail(),
-                    )
+                    raise ReadinessTimeout(self._timeout_message(target, reason, answered), target.log_tail())
                 time.sleep(self.poll_interval)
+
+    def _timeout_message(self, target: ReadinessTarget, reason: str, answered: bool) -> str:
+        if not answered:
+            return (f"{target.description} never answered HTTP at {target.base_url} in {self.startup_timeout:.0f}s "
+                    f"(last: {reason}): the port never opened; check that the server listens on 0.0.0.0 at "
+                    "container.port, or see the log tail for where it is stuck")
+        return (f"{target.description} not ready after {self.startup_timeout:.0f}s (last: {reason}); "
+                "see the log tail, or raise container.startup_timeout in the variant spec")
 
 
 def _exit_message(description: str, status: ExitStatus) -> str:
