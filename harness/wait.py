@@ -10,12 +10,15 @@ once with its exit code, OOM flag and log tail, instead of burning the whole tim
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol, Self
+from typing import Protocol, Self, TypeVar
 
 import httpx
 
 from harness.errors import ContainerExited, ReadinessTimeout
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -146,3 +149,15 @@ class AllOf(WaitStrategy):
 
 def server_ready(health_path: str, model: str) -> AllOf:
     return AllOf(HttpWait(health_path), ModelListedWait(model))
+
+
+def poll_until(condition: Callable[[], T | None], timeout: float, what: str, interval: float = 0.2) -> T:
+    """Poll `condition` until it returns something truthy (returned); TimeoutError naming `what` if never."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = condition()
+        if result:
+            return result
+        if time.monotonic() >= deadline:
+            raise TimeoutError(f"{what} did not happen within {timeout:.0f}s")
+        time.sleep(interval)

@@ -3,6 +3,7 @@ from __future__ import annotations
 import contextlib
 import socket
 import subprocess
+import uuid
 from pathlib import Path
 
 import docker
@@ -44,3 +45,27 @@ def test_reap_removes_only_orphans_of_the_harness(docker_client: docker.DockerCl
         for container in started:
             with contextlib.suppress(docker.errors.NotFound):
                 container.remove(force=True)
+
+
+def test_reap_removes_orphaned_networks_only(docker_client: docker.DockerClient) -> None:
+    finished = subprocess.Popen(["true"])
+    finished.wait()
+    dead_owner = f"{socket.gethostname()}:{finished.pid}:1"
+    suffix = uuid.uuid4().hex[:8]
+    made = []
+    try:
+        orphan = docker_client.networks.create(f"harness-test-orphan-{suffix}",
+                                               labels={SESSION: "gone", OWNER: dead_owner})
+        alive = docker_client.networks.create(f"harness-test-alive-{suffix}",
+                                              labels={SESSION: "alive", OWNER: owner_token()})
+        stranger = docker_client.networks.create(f"harness-test-stranger-{suffix}", labels={"other": "x"})
+        made = [orphan, alive, stranger]
+        removed = reap(docker_client)
+        remaining = {n.id for n in docker_client.networks.list()}
+        assert orphan.id not in remaining and any(orphan.short_id in r for r in removed)
+        assert alive.id in remaining, "reaped a network whose run is alive"
+        assert stranger.id in remaining, "reaped a network that is not the harness's"
+    finally:
+        for network in made:
+            with contextlib.suppress(docker.errors.NotFound):
+                network.remove()
