@@ -104,13 +104,19 @@ class HttpWait(WaitStrategy):
     def __init__(self, path: str = "/health", status_code: int = 200) -> None:
         self.path = path
         self.status_code = status_code
+        self.seen: list[str] = []  # what each poll got, in order: "503", "200", "no answer"
 
     def for_status_code(self, status_code: int) -> Self:
         self.status_code = status_code
         return self
 
     def not_ready_reason(self, http: httpx.Client) -> str | None:
-        response = http.get(self.path)
+        try:
+            response = http.get(self.path)
+        except httpx.HTTPError:
+            self.seen.append("no answer")
+            raise
+        self.seen.append(str(response.status_code))
         if response.status_code != self.status_code:
             return f"GET {self.path} answered {response.status_code}"
         return None
@@ -149,6 +155,11 @@ class AllOf(WaitStrategy):
 
 def server_ready(health_path: str, model: str) -> AllOf:
     return AllOf(HttpWait(health_path), ModelListedWait(model))
+
+
+def transitions(seen: list[str]) -> tuple[str, ...]:
+    """Polls collapsed to their changes: ["no answer", "no answer", "503", "200"] → ("no answer", "503", "200")."""
+    return tuple(state for i, state in enumerate(seen) if i == 0 or seen[i - 1] != state)
 
 
 def poll_until(condition: Callable[[], T | None], timeout: float, what: str, interval: float = 0.2) -> T:
