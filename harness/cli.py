@@ -104,6 +104,8 @@ def _cmd_load(args: argparse.Namespace) -> int:
     finally:
         close()
     load_cli.print_summary(report)
+    if report.incident:  # the server under test failed: not the generator's fault
+        return 1
     if not report.valid:
         return 3
     return 1 if report.slo_failures else 0

@@ -28,7 +28,7 @@ def test_sigterm_ends_every_request_within_the_grace_period(endpoint: Endpoint, 
         pytest.skip("needs the serving container: --image NAME with the docker runtime")
     container = connect().containers.get(endpoint.container_id)
     limit = (server.max_model_len or 2048) - 64
-    path, payload = long_request(endpoint, server.exact_length(), min(1024, limit))
+    path, payload = long_request(endpoint, server.exact_length(), min(512, limit))
     with InFlight(endpoint, path, payload, IN_FLIGHT, read_timeout=STOP_GRACE_SECONDS * 6) as flights:
         assert flights.wait_streaming(timeout=300), "the requests got no first token in 300 s"
         in_flight = len(flights.open)
@@ -54,7 +54,10 @@ def test_sigterm_ends_every_request_within_the_grace_period(endpoint: Endpoint, 
     record_property("in_flight_at_sigterm", in_flight)
     record_property("outcomes", outcomes)
     record_property("exit_seconds", None if exit_seconds is None else round(exit_seconds, 2))
-    assert not still_open, (f"{len(still_open)} of {IN_FLIGHT} requests still open {STOP_GRACE_SECONDS} s after "
-                            f"SIGTERM (hung); outcomes: {outcomes}")
-    assert exit_seconds is not None, (f"the server did not exit within the {STOP_GRACE_SECONDS} s grace period "
-                                      f"after SIGTERM; outcomes: {outcomes}")
+    if still_open:
+        pytest.fail(f"{len(still_open)} of {IN_FLIGHT} requests still open {STOP_GRACE_SECONDS} s after SIGTERM "
+                    f"(hung); outcomes: {outcomes}; the server "
+                    + ("exited" if exit_seconds is not None else "did not exit either"), pytrace=False)
+    if exit_seconds is None:
+        pytest.fail(f"the server did not exit within the {STOP_GRACE_SECONDS} s grace period after SIGTERM; "
+                    f"outcomes: {outcomes}", pytrace=False)

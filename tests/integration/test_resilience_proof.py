@@ -24,6 +24,7 @@ REPO = Path(__file__).resolve().parents[2]
 CHECKS = ("suites/test_health.py", "suites/test_auth.py", "suites/test_shutdown.py")
 KEY_ENV = "HARNESS_PROOF_API_KEY"
 KEY = "sk-proof-" + "k3y" * 6
+SHUTDOWN_ISSUE = "known issue of cpu-tiny-key: vLLM 0.32 on SIGTERM aborts"
 
 
 def run_checks(images: Path, variant: str, tmp: Path) -> tuple[dict[str, tuple[str, str]], str]:
@@ -32,7 +33,7 @@ def run_checks(images: Path, variant: str, tmp: Path) -> tuple[dict[str, tuple[s
     result = subprocess.run(
         [sys.executable, "-m", "pytest", *CHECKS, "-m", "disruptive or not disruptive", "--image", variant,
          "--images-dir", str(images), "--reports-dir", str(tmp / "reports"), "-p", "no:cacheprovider",
-         f"--junitxml={junit}", "-q", "-rfEs"],
+         f"--junitxml={junit}", "-o", "junit_family=xunit1", "-q", "-rfEs"],
         cwd=REPO, capture_output=True, text=True, timeout=900, env={**os.environ, KEY_ENV: KEY})
     outcomes = {}
     for case in ET.parse(junit).getroot().iter("testcase"):
@@ -53,18 +54,42 @@ def stub_variant(make_variant: Callable[..., Path], name: str, *args: str) -> Pa
     return images
 
 
-def test_checks_pass_on_real_vllm_with_an_api_key(docker_client: docker.DockerClient, tmp_path: Path) -> None:
-    # a copy of cpu-tiny whose spec sets api_key_env: serve settings are not build inputs, so no rebuild
+def cpu_tiny_copy(tmp_path: Path, *extra_args: str) -> Path:
+    """cpu-tiny under another name, its spec setting api_key_env (and more serve arguments): serve settings
+    are not build inputs, so it boots the image already built."""
     images = tmp_path / "images"
     shutil.copytree(REPO / "images" / "cpu-tiny", images / "cpu-tiny-key")
     spec = images / "cpu-tiny-key" / "variant.toml"
-    spec.write_text(spec.read_text().replace('served_model_name = "cpu-tiny"',
-                                             f'served_model_name = "cpu-tiny"\napi_key_env = "{KEY_ENV}"'))
+    text = spec.read_text().replace('served_model_name = "cpu-tiny"',
+                                    f'served_model_name = "cpu-tiny"\napi_key_env = "{KEY_ENV}"')
+    spec.write_text(text.replace("extra_args = [", "extra_args = [" + "".join(f'"{a}", ' for a in extra_args)))
+    return images
+
+
+def test_checks_on_real_vllm_with_an_api_key(docker_client: docker.DockerClient, tmp_path: Path) -> None:
+    """As cpu-tiny is served (shutdown_timeout 0: abort), its in-flight streams stay open after SIGTERM:
+    the shutdown check fails, registered as a known issue of cpu-tiny (strict xfail)."""
+    images = cpu_tiny_copy(tmp_path)
     outcomes, stdout = run_checks(images, "cpu-tiny-key", tmp_path)
     print(stdout[-1500:])
+    shutdown = outcomes.pop("test_sigterm_ends_every_request_within_the_grace_period")
     assert outcomes == {name: ("passed", "") for name in (
         "test_health_went_from_failing_to_200_while_booting", "test_health_stays_200_under_load",
-        "test_api_key_is_required_and_sufficient", "test_sigterm_ends_every_request_within_the_grace_period")}, stdout
+        "test_api_key_is_required_and_sufficient")}, stdout
+    # strict xfail: had the check passed, the run would have failed with XPASS(strict)
+    assert shutdown[0] == "skipped" and shutdown[1].startswith(SHUTDOWN_ISSUE), shutdown
+    assert docker_client.containers.list(all=True, filters={"label": f"{VARIANT}=cpu-tiny-key"}) == []
+
+
+def test_shutdown_check_passes_on_real_vllm_that_drains(docker_client: docker.DockerClient, tmp_path: Path) -> None:
+    """With --shutdown-timeout long enough to finish the requests, vLLM completes them and exits in time."""
+    images = cpu_tiny_copy(tmp_path, "--shutdown-timeout", "8")
+    spec = images / "cpu-tiny-key" / "variant.toml"
+    spec.write_text(spec.read_text().replace('check = "test_sigterm_ends_every_request_within_the_grace_period"',
+                                             'check = "not-this-check"'))
+    outcomes, stdout = run_checks(images, "cpu-tiny-key", tmp_path)
+    print(stdout[-1500:])
+    assert outcomes["test_sigterm_ends_every_request_within_the_grace_period"] == ("passed", ""), stdout[-4000:]
     assert docker_client.containers.list(all=True, filters={"label": f"{VARIANT}=cpu-tiny-key"}) == []
 
 
