@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -92,6 +93,24 @@ def container_exit(client: docker.DockerClient, container_id: str) -> Callable[[
     return check
 
 
+def port_refused(base_url: str) -> Callable[[], str | None]:
+    """A check for a server the harness does not own: None while its port accepts connections. Only a
+    refusal counts (the process is gone); a slow accept under load is not a death."""
+    url = httpx.URL(base_url)
+    port = url.port or (443 if url.scheme == "https" else 80)
+
+    def check() -> str | None:
+        try:
+            socket.create_connection((url.host, port), timeout=5).close()
+        except ConnectionRefusedError:
+            return f"the server at {base_url} refused connections (it is gone)"
+        except OSError:
+            return None
+        return None
+
+    return check
+
+
 def run_agent(config: LoadConfig, run_dir: Path, api_key: str | None = None,
               on_rows: Callable[[int], None] | None = None,
               server_gone: Callable[[], str | None] | None = None) -> str | None:
@@ -149,8 +168,8 @@ def run_load(endpoint: Endpoint, config: LoadConfig, run_dir: Path, slo: SloSpec
         vendor = endpoint.variant.gpu.vendor if endpoint.variant else None
         with Telemetry(run_dir, endpoint, container_id=endpoint.container_id, docker_client=docker_client,
                        gpu_vendor=vendor) as telemetry:
-            watch = container_exit(docker_client, endpoint.container_id) if docker_client and endpoint.container_id \
-                else None
+            watch = (container_exit(docker_client, endpoint.container_id) if docker_client and endpoint.container_id
+                     else port_refused(endpoint.base_url))
             gone = run_agent(config, run_dir, endpoint.api_key, lambda n: progress.advance(task, n), watch)
         meta["telemetry"] = telemetry.summary()
         if gone:

@@ -74,7 +74,7 @@ def test_base_url_server_killed_during_load(tmp_path: Path) -> None:
     try:
         assert server.stdout is not None and "timed server on" in server.stdout.readline()
         load = subprocess.Popen([sys.executable, "-m", "harness", "--reports-dir", str(reports), "load",
-                                 "--base-url", f"http://127.0.0.1:{port}", "--requests", "60", "--concurrency", "2",
+                                 "--base-url", f"http://127.0.0.1:{port}", "--duration", "600", "--concurrency", "2",
                                  "--warmup", "0", "--kinds", "chat", "--output-len", "16"],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         csv = poll_until(lambda: records(reports, 10), 180, "ten requests on disk")
@@ -86,11 +86,14 @@ def test_base_url_server_killed_during_load(tmp_path: Path) -> None:
         for process in (server, load):
             if process is not None and process.poll() is None:
                 process.kill()
-    assert "Traceback" not in stderr, stderr[-3000:]
+    output = stdout + stderr
+    assert load.returncode == 1 and "Traceback" not in output, output[-3000:]
+    assert f"RUN CUT SHORT: the server at http://127.0.0.1:{port} refused connections" in output, output[-3000:]
     frame = read(csv)
-    assert before <= set(frame["id"]) and len(frame) == 60, "every request sent must be recorded"
+    assert before <= set(frame["id"]), "requests recorded before the kill are gone"
+    assert frame["id"].is_unique and frame["end"].notna().all(), "a record was written twice or half"
     results = json.loads((csv.parent / "results.json").read_text())
     (level,) = results["levels"]
-    assert level["completed"] + level["failed"] == 60 and level["failed"] >= 1, level
+    assert level["completed"] >= 10 and level["failed"] >= 1, level
     assert sum(level["harness_errors"].values()) == level["failed"]
-    assert "failed" in stdout + stderr and "ConnectError" in stdout + stderr, (stdout + stderr)[-3000:]
+    assert f"failed c=2: {level['failed']} request(s) (" in output
