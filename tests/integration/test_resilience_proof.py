@@ -41,6 +41,8 @@ def run_checks(images: Path, variant: str, tmp: Path) -> tuple[dict[str, tuple[s
         outcome = "passed" if problem is None else problem.tag
         outcomes[case.attrib["name"]] = (outcome, "" if problem is None else problem.attrib.get("message", ""))
     assert KEY not in result.stdout and KEY not in junit.read_text(), "the API key leaked into the report"
+    for path in (tmp / "reports").rglob("*"):
+        assert not path.is_file() or KEY not in path.read_text(errors="replace"), f"the API key leaked into {path}"
     order = [case.attrib["name"] for case in ET.parse(junit).getroot().iter("testcase")]
     assert order[-1] == "test_sigterm_ends_every_request_within_the_grace_period", f"disruptive ran before {order}"
     return outcomes, result.stdout
