@@ -69,8 +69,9 @@ def cpu_tiny_copy(tmp_path: Path, *extra_args: str) -> Path:
 
 def test_checks_pass_on_real_vllm_with_an_api_key(docker_client: docker.DockerClient, tmp_path: Path) -> None:
     """Real vLLM served with an API key and --shutdown-timeout 8 (it drains in-flight requests for up to
-    8 s on SIGTERM; without it, vLLM aborts them and their streams were left open until SIGKILL in 2 of
-    3 runs here: the check failed those). All four checks pass."""
+    8 s on SIGTERM). Without it vLLM aborts them, and in one of two runs here their streams stayed open
+    until SIGKILL (so did those of a drain that outran its timeout): the check failed those runs. With
+    it, all four checks pass."""
     images = cpu_tiny_copy(tmp_path, "--shutdown-timeout", "8")
     outcomes, stdout = run_checks(images, "cpu-tiny-key", tmp_path)
     print(stdout[-1500:])
