@@ -138,6 +138,44 @@ def test_ctrl_c_during_load_removes_container_and_agent_and_keeps_records(
     assert len(frame) >= 3 and frame["id"].notna().all() and frame["end"].notna().all()
 
 
+def holding_suite(images: Path, variant: str, tmp: Path) -> subprocess.Popen[str]:
+    """`pytest` on a suite whose first test passes and whose second holds until the process is signalled;
+    returned once the second test is running."""
+    entered = tmp / "entered"
+    suite = tmp / "suite" / "test_hold.py"
+    suite.parent.mkdir()
+    suite.write_text(
+        "import threading\nfrom pathlib import Path\n\n"
+        "def test_first(endpoint):\n    assert endpoint.base_url\n\n"
+        f"def test_holds(endpoint):\n    Path({str(entered)!r}).write_text(endpoint.base_url)\n"
+        "    threading.Event().wait()  # until signalled\n")
+    process = subprocess.Popen([sys.executable, "-m", "pytest", str(suite), "-p", "no:cacheprovider",
+                                "--image", variant, "--images-dir", str(images), "--reports-dir", str(tmp / "reports")],
+                               cwd=tmp, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        poll_until(entered.exists, 180, "the suite to reach its second test")
+    except TimeoutError:
+        process.kill()
+        raise
+    return process
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM (CI cancel)", "SIGINT"])
+def test_signal_to_pytest_mid_suite_removes_the_container(docker_client: docker.DockerClient,
+                                                          make_variant: Callable[..., Path], tmp_path: Path,
+                                                          started: list[subprocess.Popen[str]],
+                                                          signum: signal.Signals) -> None:
+    images = make_variant(name="stub-cancelled")
+    run = holding_suite(images, "stub-cancelled", tmp_path)
+    started.append(run)
+    assert len(containers(docker_client, "stub-cancelled")) == 1
+    run.send_signal(signum)
+    stdout, _ = run.communicate(timeout=120)
+    assert run.returncode == 2, stdout[-2000:]  # pytest's "interrupted"
+    assert "1 passed" in stdout and "Traceback" not in stdout, stdout[-2000:]
+    assert containers(docker_client, "stub-cancelled") == []
+
+
 def test_kill_9_mid_suite_then_reap_removes_only_the_orphan(docker_client: docker.DockerClient,
                                                             make_variant: Callable[..., Path], tmp_path: Path,
                                                             started: list[subprocess.Popen[str]]) -> None:
@@ -149,20 +187,8 @@ def test_kill_9_mid_suite_then_reap_removes_only_the_orphan(docker_client: docke
     started.append(survivor)
     assert survivor.stdout is not None and survivor.stdout.readline().startswith("http://127.0.0.1:")
 
-    entered = tmp_path / "entered"
-    suite = tmp_path / "suite" / "test_hold.py"
-    suite.parent.mkdir()
-    suite.write_text(
-        "import threading\nfrom pathlib import Path\n\n"
-        "def test_first(endpoint):\n    assert endpoint.base_url\n\n"
-        f"def test_holds(endpoint):\n    Path({str(entered)!r}).write_text(endpoint.base_url)\n"
-        "    threading.Event().wait()  # until killed\n")
-    victim = subprocess.Popen([sys.executable, "-m", "pytest", str(suite), "-p", "no:cacheprovider",
-                               "--image", "stub-killed", "--images-dir", str(images),
-                               "--reports-dir", str(tmp_path / "reports")],
-                              cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    victim = holding_suite(images, "stub-killed", tmp_path)
     started.append(victim)
-    poll_until(entered.exists, 180, "the suite to reach its second test")
     victim.kill()  # SIGKILL: no cleanup can run
     victim.wait(timeout=30)
     (orphan,) = containers(docker_client, "stub-killed")
