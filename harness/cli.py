@@ -22,7 +22,8 @@ from harness.reaper import reap
 from harness.results import RunRecorder
 from harness.variant import default_images_dir, load_all, load_variant
 
-console = Console(stderr=True, highlight=False)
+# soft_wrap: an error stays one line however narrow the terminal (or a CI log) is
+console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
@@ -64,7 +65,8 @@ def _cmd_build(args: argparse.Namespace) -> int:
 
 def _cmd_up(args: argparse.Namespace) -> int:
     options = TargetOptions(images_dir=args.images_dir, reports_dir=args.reports_dir, image=args.name,
-                            runtime=args.runtime, rebuild=args.rebuild, host_ip=args.host_ip)
+                            runtime=args.runtime, rebuild=args.rebuild, host_ip=args.host_ip,
+                            host_port=args.port)
     options.check()
     recorder = RunRecorder(args.reports_dir, options.label)
     progress, close = _spinner_progress(recorder.dir / "build.log")
@@ -102,6 +104,8 @@ def _cmd_load(args: argparse.Namespace) -> int:
     finally:
         close()
     load_cli.print_summary(report)
+    if report.incident:  # the server under test failed: not the generator's fault
+        return 1
     if not report.valid:
         return 3
     return 1 if report.slo_failures else 0
@@ -131,6 +135,7 @@ def parser() -> argparse.ArgumentParser:
     up.add_argument("--runtime", choices=RUNTIMES, default="docker")
     up.add_argument("--rebuild", action="store_true")
     up.add_argument("--host-ip", default="127.0.0.1", help="address the port is published on (127.0.0.1)")
+    up.add_argument("--port", type=int, default=None, help="host port to publish on (default: a free one)")
     up.set_defaults(func=_cmd_up)
     reap_cmd = sub.add_parser("reap", help="remove containers/networks left by harness runs that are gone")
     reap_cmd.add_argument("--all", action="store_true", help="also those of runs still alive")

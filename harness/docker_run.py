@@ -64,6 +64,7 @@ def run_kwargs(
     image: str,
     *,
     host_ip: str = "127.0.0.1",
+    host_port: int | None = None,
     host_env: dict[str, str] | None = None,
     api_key: str | None = None,
     group_ids: dict[str, int] | None = None,
@@ -77,7 +78,7 @@ def run_kwargs(
         "detach": True,
         "labels": labels_for(variant.name),
         # None: the engine picks a free host port, so two runs never race for one
-        "ports": {f"{c.port}/tcp": (host_ip, None)},
+        "ports": {f"{c.port}/tcp": (host_ip, host_port)},
         # lets the server fetch test images that the harness serves on the host
         "extra_hosts": {"host.docker.internal": "host-gateway"},
         "volumes": {

@@ -30,6 +30,7 @@ class Endpoint:
     log_path: Path | None = None  # where the server's own log is being written, if we own it
     health_path: str = "/health"
     container_id: str | None = None  # the serving container, when the harness runs one
+    boot_health: tuple[str, ...] = ()  # /health's states while booting, e.g. ("no answer", "503", "200")
 
     @property
     def v1_url(self) -> str:

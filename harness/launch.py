@@ -46,6 +46,7 @@ class TargetOptions:
     rebuild: bool = False
     startup_timeout: float | None = None
     host_ip: str = "127.0.0.1"
+    host_port: int | None = None  # None: the engine picks a free one
     # extra server env, e.g. VLLM_ENABLE_V1_MULTIPROCESSING=0 for the multimodal suite's second boot;
     # a server launched with it gets its own container name, so it can run beside the first
     extra_env: tuple[tuple[str, str], ...] = ()
@@ -131,6 +132,7 @@ def launch(options: TargetOptions, recorder: RunRecorder, progress: Progress) ->
         built = build_variant(client, variant, progress, force=options.rebuild)
         recorder.update(image=built.as_record())
         server = DockerServer(client, variant, built.ref, recorder.dir, api_key=api_key, host_ip=options.host_ip,
+                              host_port=options.host_port,
                               startup_timeout=options.startup_timeout,
                               name_suffix="env" if options.extra_env else "")
     progress.note(f"booting {variant.name} ({options.runtime}); waiting for {variant.container.health_path} "

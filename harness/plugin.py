@@ -63,6 +63,8 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "requires(*capabilities): needs these capabilities of the target variant")
     config.addinivalue_line("markers", "load: a load test (minutes of traffic); runs only when -m selects it, "
                                        "e.g. -m load")
+    config.addinivalue_line("markers", "disruptive: stops the server under test; runs only when -m selects it "
+                                       "(e.g. -m 'disruptive or not disruptive'), after every other test")
     images_dir = config.getoption("images_dir") or default_images_dir()
     options = TargetOptions(
         images_dir=Path(images_dir).resolve(), reports_dir=Path(config.getoption("reports_dir")),
@@ -77,14 +79,20 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(HarnessSession(config, options), "vllm-harness-session")
 
 
+OPT_IN_MARKERS = ("load", "disruptive")
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Load tests are opt-in: without a -m expression that names `load`, they are deselected."""
-    if "load" in (config.getoption("markexpr") or ""):
-        return
-    load = [item for item in items if item.get_closest_marker("load")]
-    if load:
-        config.hook.pytest_deselected(items=load)
-        items[:] = [item for item in items if not item.get_closest_marker("load")]
+    """Load and disruptive tests are opt-in: without a -m expression that names their marker, they are
+    deselected. Disruptive ones (they stop the server) run after all others."""
+    for marker in OPT_IN_MARKERS:
+        if marker in (config.getoption("markexpr") or ""):
+            continue
+        dropped = [item for item in items if item.get_closest_marker(marker)]
+        if dropped:
+            config.hook.pytest_deselected(items=dropped)
+            items[:] = [item for item in items if not item.get_closest_marker(marker)]
+    items.sort(key=lambda item: item.get_closest_marker("disruptive") is not None)  # stable: order kept
 
 
 class HarnessSession:

@@ -22,7 +22,8 @@ def reap(client: docker.DockerClient, *, everything: bool = False) -> list[str]:
                 removed.append(f"container {container.short_id} ({container.name})")
     for network in client.networks.list(filters={"label": SESSION}):
         if everything or not owner_is_alive((network.attrs.get("Labels") or {}).get(OWNER, "")):
-            with contextlib.suppress(docker.errors.NotFound):
+            # NotFound: another reaper was first; APIError: still in use by a live run's container
+            with contextlib.suppress(docker.errors.APIError):
                 network.remove()
                 removed.append(f"network {network.short_id} ({network.name})")
     return removed

@@ -13,7 +13,7 @@ from types import TracebackType
 from harness.endpoint import Endpoint
 from harness.redact import Redactor
 from harness.variant import Variant
-from harness.wait import ExitStatus, server_ready
+from harness.wait import AllOf, ExitStatus, HttpWait, ModelListedWait, transitions
 
 
 class ManagedServer(ABC):
@@ -27,6 +27,7 @@ class ManagedServer(ABC):
         self.log_path = run_dir / "server.log"
         self.redact = Redactor.from_env(variant.secret_env, [api_key])
         self.ready_seconds: float | None = None
+        self.health_seen: list[str] = []  # /health as the readiness wait saw it, poll by poll
         self._log_thread: threading.Thread | None = None
 
     @property
@@ -83,14 +84,16 @@ class ManagedServer(ABC):
         return Endpoint(base_url=self.base_url, model=self.variant.serve.served_model_name,
                         capabilities=self.variant.capabilities, runtime=self.runtime, api_key=self.api_key,
                         variant=self.variant, log_path=self.log_path, health_path=self.variant.container.health_path,
-                        container_id=self.container_id)
+                        container_id=self.container_id, boot_health=transitions(self.health_seen))
 
     def __enter__(self) -> Endpoint:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         started = time.monotonic()
         try:
             self._start()
-            wait = server_ready(self.variant.container.health_path, self.variant.serve.served_model_name)
+            health = HttpWait(self.variant.container.health_path)
+            wait = AllOf(health, ModelListedWait(self.variant.serve.served_model_name))
+            self.health_seen = health.seen
             wait.with_startup_timeout(max(0.0, self.startup_timeout - (time.monotonic() - started)))
             wait.wait_until_ready(self)
         except BaseException:

@@ -10,12 +10,15 @@ once with its exit code, OOM flag and log tail, instead of burning the whole tim
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol, Self
+from typing import Protocol, Self, TypeVar
 
 import httpx
 
 from harness.errors import ContainerExited, ReadinessTimeout
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -63,6 +66,7 @@ class WaitStrategy:
         started = time.monotonic()
         deadline = started + self.startup_timeout
         reason = "not polled yet"
+        answered = False  # did anything ever answer over HTTP? If not, the port never opened
         with httpx.Client(base_url=target.base_url, headers=target.headers, timeout=5.0) as http:
             while True:
                 status = target.exit_status()
@@ -70,17 +74,22 @@ class WaitStrategy:
                     raise ContainerExited(_exit_message(target.description, status), target.log_tail())
                 try:
                     reason = self.not_ready_reason(http) or ""
+                    answered = True
                 except httpx.HTTPError as exc:
                     reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
                 if not reason:
                     return time.monotonic() - started
                 if time.monotonic() >= deadline:
-                    raise ReadinessTimeout(
-                        f"{target.description} not ready after {self.startup_timeout:.0f}s (last: {reason}); "
-                        "see the log tail, or raise container.startup_timeout in the variant spec",
-                        target.log_tail(),
-                    )
+                    raise ReadinessTimeout(self._timeout_message(target, reason, answered), target.log_tail())
                 time.sleep(self.poll_interval)
+
+    def _timeout_message(self, target: ReadinessTarget, reason: str, answered: bool) -> str:
+        if not answered:
+            return (f"{target.description} never answered HTTP at {target.base_url} in {self.startup_timeout:.0f}s "
+                    f"(last: {reason}): the port never opened; check that the server listens on 0.0.0.0 at "
+                    "container.port, or see the log tail for where it is stuck")
+        return (f"{target.description} not ready after {self.startup_timeout:.0f}s (last: {reason}); "
+                "see the log tail, or raise container.startup_timeout in the variant spec")
 
 
 def _exit_message(description: str, status: ExitStatus) -> str:
@@ -95,13 +104,19 @@ class HttpWait(WaitStrategy):
     def __init__(self, path: str = "/health", status_code: int = 200) -> None:
         self.path = path
         self.status_code = status_code
+        self.seen: list[str] = []  # what each poll got, in order: "503", "200", "no answer"
 
     def for_status_code(self, status_code: int) -> Self:
         self.status_code = status_code
         return self
 
     def not_ready_reason(self, http: httpx.Client) -> str | None:
-        response = http.get(self.path)
+        try:
+            response = http.get(self.path)
+        except httpx.HTTPError:
+            self.seen.append("no answer")
+            raise
+        self.seen.append(str(response.status_code))
         if response.status_code != self.status_code:
             return f"GET {self.path} answered {response.status_code}"
         return None
@@ -140,3 +155,20 @@ class AllOf(WaitStrategy):
 
 def server_ready(health_path: str, model: str) -> AllOf:
     return AllOf(HttpWait(health_path), ModelListedWait(model))
+
+
+def transitions(seen: list[str]) -> tuple[str, ...]:
+    """Polls collapsed to their changes: ["no answer", "no answer", "503", "200"] → ("no answer", "503", "200")."""
+    return tuple(state for i, state in enumerate(seen) if i == 0 or seen[i - 1] != state)
+
+
+def poll_until(condition: Callable[[], T | None], timeout: float, what: str, interval: float = 0.2) -> T:
+    """Poll `condition` until it returns something truthy (returned); TimeoutError naming `what` if never."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = condition()
+        if result:
+            return result
+        if time.monotonic() >= deadline:
+            raise TimeoutError(f"{what} did not happen within {timeout:.0f}s")
+        time.sleep(interval)

@@ -84,6 +84,12 @@ def print_summary(report: Report, console: Console | None = None) -> None:
     if first and first.get("ttft_ms") is not None:
         console.print(f"first request (cold, not in the table): TTFT {first['ttft_ms']:.1f} ms, "
                       f"E2EL {first['e2el_ms']:.1f} ms")
+    if report.incident:
+        console.print(f"[bold red]RUN CUT SHORT:[/] {report.incident}")
+    for level in report.levels:
+        if level["failed"]:
+            by_type = ", ".join(f"{kind}: {n}" for kind, n in (level.get("harness_errors") or {}).items())
+            console.print(f"[red]failed[/] {level['level']}: {level['failed']} request(s) ({by_type})")
     for reason in report.invalid_reasons:
         console.print(f"[bold red]INVALID:[/] {reason}")
     for level in report.levels:

@@ -12,6 +12,7 @@ import contextlib
 import dataclasses
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -19,6 +20,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import docker
+import docker.errors
 import httpx
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -75,9 +78,47 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
         process.wait()
 
 
+def container_exit(client: docker.DockerClient, container_id: str) -> Callable[[], str | None]:
+    """A check for the serving container: None while it runs, else how it ended."""
+
+    def check() -> str | None:
+        try:
+            container = client.containers.get(container_id)
+        except docker.errors.NotFound:
+            return "the serving container was removed"
+        if container.status in ("running", "created", "restarting"):
+            return None
+        state = container.attrs["State"]
+        oom = ", OOM-killed" if state.get("OOMKilled") else ""
+        return f"the serving container exited with code {state.get('ExitCode')}{oom}"
+
+    return check
+
+
+def port_refused(base_url: str) -> Callable[[], str | None]:
+    """A check for a server the harness does not own: None while its port accepts connections. Only a
+    refusal counts (the process is gone); a slow accept under load is not a death."""
+    url = httpx.URL(base_url)
+    port = url.port or (443 if url.scheme == "https" else 80)
+
+    def check() -> str | None:
+        try:
+            socket.create_connection((url.host, port), timeout=5).close()
+        except ConnectionRefusedError:
+            return f"the server at {base_url} refused connections (it is gone)"
+        except OSError:
+            return None
+        return None
+
+    return check
+
+
 def run_agent(config: LoadConfig, run_dir: Path, api_key: str | None = None,
-              on_rows: Callable[[int], None] | None = None) -> None:
-    """Run the agent to completion; `on_rows(n)` hears of every n requests finished."""
+              on_rows: Callable[[int], None] | None = None,
+              server_gone: Callable[[], str | None] | None = None) -> str | None:
+    """Run the agent to completion; `on_rows(n)` hears of every n requests finished. When `server_gone`
+    reports the server dead, the agent is stopped at once (its records are already on disk) and the
+    reason returned: driving a dead port for the rest of the run would only add noise."""
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "load.json").write_text(config.to_json())
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
@@ -87,18 +128,25 @@ def run_agent(config: LoadConfig, run_dir: Path, api_key: str | None = None,
         process = subprocess.Popen([sys.executable, "-m", "harness.load.agent", str(run_dir)], stdout=log,
                                    stderr=subprocess.STDOUT, env=env, start_new_session=True)
     state: dict[str, int] = {}
+    gone: str | None = None
     try:
         while process.poll() is None:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 process.wait(timeout=0.5)
             if on_rows is not None:
                 on_rows(_count_lines(run_dir / FILE, state))
+            gone = server_gone() if server_gone is not None and process.poll() is None else None
+            if gone:
+                break
     finally:
         _stop(process)
+    if gone:
+        return gone
     if process.returncode != 0:
         tail = "\n".join((run_dir / AGENT_LOG).read_text(errors="replace").splitlines()[-15:])
         raise LoadError(f"the load generator exited with status {process.returncode}; see {run_dir / AGENT_LOG}"
                         f"\n{tail}")
+    return None
 
 
 def run_load(endpoint: Endpoint, config: LoadConfig, run_dir: Path, slo: SloSpec | None = None,
@@ -128,7 +176,11 @@ def run_load(endpoint: Endpoint, config: LoadConfig, run_dir: Path, slo: SloSpec
         vendor = endpoint.variant.gpu.vendor if endpoint.variant else None
         with Telemetry(run_dir, endpoint, container_id=endpoint.container_id, docker_client=docker_client,
                        gpu_vendor=vendor) as telemetry:
-            run_agent(config, run_dir, endpoint.api_key, lambda n: progress.advance(task, n))
+            watch = (container_exit(docker_client, endpoint.container_id) if docker_client and endpoint.container_id
+                     else port_refused(endpoint.base_url))
+            gone = run_agent(config, run_dir, endpoint.api_key, lambda n: progress.advance(task, n), watch)
         meta["telemetry"] = telemetry.summary()
+        if gone:
+            meta["incident"] = f"{gone} {time.time() - started:.1f} s into the load; the load was stopped there"
     meta["wall_seconds"] = round(time.time() - started, 2)
     return build_report(run_dir, meta, slo)

@@ -33,6 +33,7 @@ class Report:
     invalid_reasons: list[str] = field(default_factory=list)
     slo_failures: list[str] = field(default_factory=list)
     requests: int = 0
+    incident: str | None = None  # what ended the run early, e.g. the serving container died
 
     @property
     def html(self) -> Path:
@@ -144,7 +145,8 @@ def build_report(run_dir: Path, metadata: dict[str, Any] | None = None, slo: Slo
     telemetry_summary = metadata.get("telemetry")
     failures = slo_failures(levels, slo, telemetry_summary)
     report = Report(dir=run_dir, levels=levels, first_request=metrics.first_request(frame), valid=valid,
-                    invalid_reasons=reasons, slo_failures=failures, requests=len(frame))
+                    invalid_reasons=reasons, slo_failures=failures, requests=len(frame),
+                    incident=metadata.get("incident"))
     results = {"metadata": metadata, "valid": valid, "invalid_reasons": reasons, "client_check": client_detail,
                "first_request": report.first_request, "warmup_requests": int((frame["phase"] == "warmup").sum()),
                "slo": slo.__dict__ if slo else None, "slo_failures": failures, "levels": levels}

@@ -34,6 +34,8 @@ def write_html(path: Path, results: dict[str, Any], images: dict[str, Path], has
                    for name, key, fmt in ROWS)
     verdict = ("<p class=ok>client self-check: valid</p>" if results["valid"] else
                "<p class=bad>INVALID RUN: " + "; ".join(html.escape(r) for r in results["invalid_reasons"]) + "</p>")
+    if meta.get("incident"):
+        verdict += f"<p class=bad>RUN CUT SHORT: {html.escape(str(meta['incident']))}</p>"
     if results["slo_failures"]:
         verdict += "<p class=bad>SLO failures: " + "; ".join(html.escape(f) for f in results["slo_failures"]) + "</p>"
     notes: Counter[str] = Counter()

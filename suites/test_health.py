@@ -1,0 +1,54 @@
+"""Health transitions: while the harness booted the server, /health went from failing (503 or no answer)
+to 200 and never back; under load it keeps answering 200. (After every hostile or bad request, the
+conformance-errors and multimodal-hostile suites check /health again.)"""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+import pytest
+
+from harness.endpoint import Endpoint
+from harness.inflight import InFlight, long_request
+from harness.openai_calls import ServerFacts
+
+FAILING = ("no answer", "503")
+CONCURRENT = 8
+HEALTH_POLLS = 10
+
+
+def test_health_went_from_failing_to_200_while_booting(endpoint: Endpoint) -> None:
+    states = list(endpoint.boot_health)
+    if not states:
+        pytest.skip("the harness did not boot this server (--base-url): there was no boot to watch")
+    assert states[-1] == "200", f"/health while booting: {states}"
+    if len(states) == 1:
+        pytest.skip("the server was ready at the first poll: /health was never seen failing")
+    first_ok = states.index("200")
+    assert first_ok == len(states) - 1, f"/health fell back to failing after answering 200 during boot: {states}"
+    odd = [s for s in states[:-1] if s not in FAILING]
+    assert not odd, (f"while loading, /health must fail with 503 or not answer at all; it answered {odd} "
+                     f"(states: {states})")
+
+
+def test_health_stays_200_under_load(endpoint: Endpoint, server: ServerFacts) -> None:
+    limit = (server.max_model_len or 2048) - 64
+    path, payload = long_request(endpoint, server.exact_length(), min(256, limit))
+    seen: list[str] = []
+    polled_busy = 0
+    with InFlight(endpoint, path, payload, CONCURRENT) as flights, httpx.Client(
+            base_url=endpoint.base_url, headers=endpoint.headers, timeout=10.0) as http:
+        assert flights.wait_streaming(timeout=300), "the load requests got no first token in 300 s"
+        for _ in range(HEALTH_POLLS):
+            busy = bool(flights.open)
+            try:
+                seen.append(str(http.get(endpoint.health_path).status_code))
+            except httpx.HTTPError as exc:
+                seen.append(f"no answer ({type(exc).__name__})")
+            polled_busy += busy
+        flights.wait_ended(deadline=time.monotonic() + 300)
+    assert all(s == "200" for s in seen), f"{endpoint.health_path} under {CONCURRENT} streaming requests: {seen}"
+    assert polled_busy >= 1, "the requests ended before /health was polled: nothing was under load"
+    failed = [o for o in flights.outcomes() if o != "completed"]
+    assert not failed, f"requests of the load failed while /health said 200: {failed}"
