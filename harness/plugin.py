@@ -75,7 +75,8 @@ def pytest_configure(config: pytest.Config) -> None:
     try:
         options.check()
     except HarnessError as exc:
-        raise pytest.UsageError(str(exc)) from None
+        # one line and the harness's own exit code (2 for a usage error), not pytest's 4 with its usage text
+        pytest.exit(f"vllm-harness: {exc}", returncode=exc.exit_code)
     config.pluginmanager.register(HarnessSession(config, options), "vllm-harness-session")
 
 
@@ -159,8 +160,8 @@ class HarnessSession:
         needs_server = [i for i in items if ENDPOINT_FIXTURES & set(getattr(i, "fixturenames", ()))]
         if needs_server and not self.options.has_target:
             known = ", ".join(variant_names(self.options.images_dir)) or "(none found)"
-            raise pytest.UsageError(
-                f"{len(needs_server)} test(s) need a server: pass --image NAME (variants: {known}) or --base-url URL")
+            pytest.exit(f"vllm-harness: {len(needs_server)} test(s) need a server: pass --image NAME "
+                        f"(variants: {known}) or --base-url URL", returncode=UsageError.exit_code)
         for item in items:
             for marker in item.iter_markers("requires"):
                 missing = [c for c in marker.args if self.capabilities is None or not self.capabilities.has(c)]

@@ -1,6 +1,6 @@
 """Bad input to the harness itself, through the real CLI and the real pytest plugin: each mistake is one
-line that says what is wrong and what to do, exit code 2 for a usage error (pytest's own 4 when pytest
-rejects an option), never a traceback, and nothing left running."""
+line that says what is wrong and what to do, exit code 2 for a usage error (through
+the CLI and through pytest alike), never a traceback, and nothing left running."""
 
 from __future__ import annotations
 
@@ -126,8 +126,8 @@ def test_cli_port_in_use(docker_client: docker.DockerClient, images: Path, tmp_p
 
 
 @pytest.mark.parametrize(("args", "env", "code", "message"), [
-    (("--image", "bad-toml"), {}, 4, "not valid TOML"),
-    (("--image", "nope"), {}, 4, "unknown image variant 'nope'"),
+    (("--image", "bad-toml"), {}, 2, "not valid TOML"),
+    (("--image", "nope"), {}, 2, "unknown image variant 'nope'"),
     (("--image", "no-dockerfile"), {}, 2, "'Dockerfile' does not exist in"),
     (("--base-url", "http://127.0.0.1:9", "--capabilities", "chat"), {}, 2, "is unreachable (ConnectError)"),
     (("--image", "stub"), {"DOCKER_HOST": DEAD_DOCKER}, 1, "cannot reach the Docker engine"),
