@@ -56,6 +56,15 @@ def still_serving(api: httpx.Client, endpoint: Endpoint, after: Call) -> None:
     assert ok.status == 200, after.why(f"the server still answering a good request afterwards; it gave {ok.why('200')}")
 
 
+def rejected_and_still_serving(call: Call, record_property: Callable[[str, object], None], api: httpx.Client,
+                               endpoint: Endpoint) -> None:
+    """The refusal is checked, and the server's health after it is checked whatever the refusal was."""
+    try:
+        rejected(call, record_property)
+    finally:
+        still_serving(api, endpoint, call)
+
+
 def rejected(call: Call, record_property: Callable[[str, object], None], expected_status: str = "4xx") -> None:
     """A client error with a message in one of the accepted shapes; records which shape."""
     wanted = f"HTTP {expected_status} with an error message ({' or '.join(openai_shapes.ERROR_SHAPES)} shape)"
@@ -72,16 +81,14 @@ def test_bad_request_is_a_4xx_with_a_message(api: httpx.Client, endpoint: Endpoi
                                              build: Callable[[str], dict[str, Any]],
                                              record_property: Callable[[str, object], None]) -> None:
     call = openai_calls.post(api, path, build(endpoint.model))
-    rejected(call, record_property)
-    still_serving(api, endpoint, call)
+    rejected_and_still_serving(call, record_property, api, endpoint)
 
 
 @pytest.mark.requires("chat")
 def test_malformed_json_is_a_4xx(api: httpx.Client, endpoint: Endpoint,
                                  record_property: Callable[[str, object], None]) -> None:
     call = openai_calls.post(api, CHAT, None, raw=MALFORMED)
-    rejected(call, record_property)
-    still_serving(api, endpoint, call)
+    rejected_and_still_serving(call, record_property, api, endpoint)
 
 
 @pytest.mark.requires("chat")
@@ -90,8 +97,7 @@ def test_prompt_longer_than_the_context_is_a_4xx(api: httpx.Client, endpoint: En
     if server.max_model_len is None:
         pytest.skip("max_model_len unknown (not on /v1/models, not in the variant spec)")
     call = openai_calls.post(api, CHAT, _too_long(endpoint.model, server.max_model_len))
-    rejected(call, record_property)
-    still_serving(api, endpoint, call)
+    rejected_and_still_serving(call, record_property, api, endpoint)
 
 
 @pytest.mark.requires("completions")

@@ -108,8 +108,10 @@ def test_hostile_image_is_refused_cleanly(case: Case, chat: MediaChat, endpoint:
     response = send(chat, media)
     record_property("status", response.status_code)
     record_property("error", response.text[:200] if response.status_code != 200 else "")
-    check_refusal(response, describe(media), case.may_succeed, case.why)
-    assert_still_healthy(endpoint, describe(media))
+    try:
+        check_refusal(response, describe(media), case.may_succeed, case.why)
+    finally:  # healthy afterwards, whatever the answer was
+        assert_still_healthy(endpoint, describe(media))
 
 
 def test_more_images_than_allowed_is_refused(chat: MediaChat, endpoint: Endpoint) -> None:
@@ -119,16 +121,20 @@ def test_more_images_than_allowed_is_refused(chat: MediaChat, endpoint: Endpoint
                     "--limit-mm-per-prompt), or --capabilities ...,multi_image=N")
     media = [image(f"image {i + 1}", imagegen.data_url(imagegen.solid((10 * i, 80, 160)))) for i in range(limit + 1)]
     response = send(chat, media)
-    check_refusal(response, f"{limit + 1} images to a variant that allows {limit}", False,
-                  "the variant declares the limit")
-    assert_still_healthy(endpoint, f"{limit + 1} images")
+    try:
+        check_refusal(response, f"{limit + 1} images to a variant that allows {limit}", False,
+                      "the variant declares the limit")
+    finally:
+        assert_still_healthy(endpoint, f"{limit + 1} images")
 
 
 def test_unreachable_http_image_is_refused(chat: MediaChat, endpoint: Endpoint, media_server: MediaServer) -> None:
     url = f"{media_server.base_url}/media/missing.png"  # never published: the harness answers 404
     response = send(chat, [image(f"404 URL {url}", url)])
-    check_refusal(response, url, False, "the image URL answers 404")
-    assert_still_healthy(endpoint, url)
+    try:
+        check_refusal(response, url, False, "the image URL answers 404")
+    finally:
+        assert_still_healthy(endpoint, url)
 
 
 def test_bad_base64_payload_never_leaks(chat: MediaChat) -> None:
