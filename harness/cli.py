@@ -107,6 +107,13 @@ def _cmd_load(args: argparse.Namespace) -> int:
     return 1 if report.slo_failures else 0
 
 
+def _cmd_plan(args: argparse.Namespace) -> int:
+    from harness.plan import print_plan
+
+    print_plan(load_variant(args.images_dir, args.name))
+    return 0
+
+
 def _cmd_reap(args: argparse.Namespace) -> int:
     removed = reap(connect(), everything=args.all)
     for line in removed:
@@ -132,6 +139,9 @@ def parser() -> argparse.ArgumentParser:
     up.add_argument("--rebuild", action="store_true")
     up.add_argument("--host-ip", default="127.0.0.1", help="address the port is published on (127.0.0.1)")
     up.set_defaults(func=_cmd_up)
+    plan = sub.add_parser("plan", help="print what a run would build and start (docker commands; no engine needed)")
+    plan.add_argument("name")
+    plan.set_defaults(func=_cmd_plan)
     reap_cmd = sub.add_parser("reap", help="remove containers/networks left by harness runs that are gone")
     reap_cmd.add_argument("--all", action="store_true", help="also those of runs still alive")
     reap_cmd.set_defaults(func=_cmd_reap)

@@ -10,6 +10,7 @@ once with its exit code, OOM flag and log tail, instead of burning the whole tim
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol, Self
 
@@ -136,6 +137,17 @@ class AllOf(WaitStrategy):
             if reason:
                 return reason
         return None
+
+
+class ConditionWait(WaitStrategy):
+    """Ready when `check()` returns None; for what is not asked over the target's HTTP port (e.g. the
+    replicas of a stack, seen from inside their containers)."""
+
+    def __init__(self, check: Callable[[], str | None]) -> None:
+        self.check = check
+
+    def not_ready_reason(self, http: httpx.Client) -> str | None:
+        return self.check()
 
 
 def server_ready(health_path: str, model: str) -> AllOf:
