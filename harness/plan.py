@@ -161,6 +161,7 @@ def plan_lines(variant: Variant, *, host_env: dict[str, str], group_ids: dict[st
                  "the gateway is the only published port")
     lines.append(shlex.join(["docker", "network", "create", "--driver", "bridge",
                              *(["--internal"] if net.internal else []),
+                             *[a for k, v in net.options.items() for a in ("--opt", f"{k}={v}")],
                              *[a for k, v in net.labels.items() for a in ("--label", f"{k}={v}")], net.name]))
     lines += _gpu_notes(variant, layout.replicas[0].kwargs, ids)
     files: list[str] = []

@@ -17,6 +17,10 @@ from harness.labels import PREFIX, SESSION_ID, labels_for
 from harness.variant import Variant
 
 ROLE = f"{PREFIX}.role"  # replica | gateway
+# `internal` alone leaves the bridge an address on the host, and containers a default route to it: on
+# Docker 20.10 a replica reached host services (172.17.0.1, the bridge's own gateway) that way. Without
+# that address, there is nothing outside the network to route to.
+OFFLINE_OPTIONS = {"com.docker.network.bridge.inhibit_ipv4": "true"}
 NGINX_CONF = "/etc/nginx/nginx.conf"
 UPSTREAM = "vllm_backend"
 
@@ -27,8 +31,13 @@ class NetworkPlan:
     internal: bool
     labels: dict[str, str]
 
+    @property
+    def options(self) -> dict[str, str]:
+        return OFFLINE_OPTIONS if self.internal else {}
+
     def create_kwargs(self) -> dict[str, Any]:
-        return {"name": self.name, "driver": "bridge", "internal": self.internal, "labels": self.labels}
+        return {"name": self.name, "driver": "bridge", "internal": self.internal, "labels": self.labels,
+                "options": self.options}
 
 
 @dataclass(frozen=True)
