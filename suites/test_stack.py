@@ -37,12 +37,13 @@ def engine() -> docker.DockerClient:
 
 
 def _bindings(container: Container) -> list[str]:
+    """Host ports the container is published on: bound now, or configured to be bound when it runs."""
     container.reload()
     ports = container.attrs["NetworkSettings"]["Ports"] or {}
     published = [f"{b['HostIp']}:{b['HostPort']}->{port}" for port, bound in ports.items() for b in bound or []]
-    bindings = container.attrs["HostConfig"]["PortBindings"] or {}
-    configured = [f"{port} (configured)" for port, bound in bindings.items() if bound]
-    return published + configured
+    configured = container.attrs["HostConfig"]["PortBindings"] or {}
+    unbound = [f"{port} (configured, not bound)" for port, bound in configured.items() if bound and not ports.get(port)]
+    return published + unbound
 
 
 def test_serving_containers_publish_no_port(stack: StackMembers, engine: docker.DockerClient) -> None:
