@@ -63,7 +63,7 @@ class Recipe:
     @property
     def prebuilt(self) -> bool:
         """A given image (build.image) and no Dockerfile to make it from."""
-        return bool(self.spec.image) and not self.dockerfile_path.is_file()
+        return bool(self.spec.image) and (not self.spec.dockerfile or not self.dockerfile_path.is_file())
 
     @property
     def repository(self) -> str:

@@ -298,7 +298,8 @@ def _build(t: Table | None) -> BuildSpec:
     if Path(context).is_absolute() or ".." in Path(context).parts:
         raise SpecError(t.path, t.qualified("context"), f"must be a folder inside the variant folder, got '{context}'")
     return BuildSpec(
-        dockerfile=t.get("dockerfile", str, "Dockerfile"),
+        # an image without a dockerfile is used as it is; a folder's own Dockerfile must not shadow it
+        dockerfile=t.get("dockerfile", str, "" if "image" in t.data else "Dockerfile"),
         repository=t.get("repository", str, ""),
         args=t.mapping("args"),
         base=_base(base) if base else None,

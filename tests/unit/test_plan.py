@@ -76,6 +76,11 @@ def test_nvidia_all_gpus_for_the_nanonets_stack_replica() -> None:
     (replica,) = [shlex.split(line) for line in lines if line.startswith("docker create") and "replica-0" in line]
     assert options(replica, "--gpus") == ["all"]
     assert not options(replica, "--publish") and not options(replica, "--add-host")
+    # the gateway is nginx:alpine as given, never a build of the folder's vLLM Dockerfile
+    assert len([line for line in lines if line.startswith("docker build")]) == 1
+    assert "# nanonets-ocr-gateway: prebuilt image nginx:alpine (pulled if the engine lacks it)" in lines
+    (gateway,) = [shlex.split(line) for line in lines if line.startswith("docker create") and "-gateway " in line]
+    assert gateway[-1] == "nginx:alpine"
 
 
 def test_rocm_plan_amd_devices_groups_shm_and_env() -> None:
