@@ -147,3 +147,15 @@ def test_plan_cli_needs_no_engine() -> None:
                          capture_output=True, text=True, env=env, timeout=60, cwd=REPO)
     assert bad.returncode == 2 and "unknown image variant 'no-such'" in bad.stderr
     assert "Traceback" not in bad.stderr
+
+
+def test_rocm_telemetry_asks_amdsmi_not_nvml() -> None:
+    from harness.telemetry.gpu import open_gpu_sampler
+
+    vendor = load_variant(IMAGES, "rocm").gpu.vendor
+    sampler, why = open_gpu_sampler(vendor)  # what the load runner asks for this variant
+    assert vendor == "amd"
+    if sampler is None:  # no ROCm here: the reason names amdsmi, never NVML
+        assert "amdsmi" in why and "nvml" not in why.lower()
+    else:
+        assert sampler.name == "amdsmi"
