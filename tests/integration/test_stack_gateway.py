@@ -88,3 +88,41 @@ def test_killing_one_replica_keeps_the_gateway_serving(stack: Endpoint, docker_c
     assert not failed, f"requests after one replica was killed failed: {failed}"
     assert all(r.json()["choices"][0]["message"]["content"] is not None for r in answers)
     assert health.status_code == 200
+
+
+def test_reap_removes_a_killed_runs_stack(docker_client: docker.DockerClient, tmp_path: Path) -> None:
+    """kill -9 while the stack boots: its containers and network carry the dead run's owner label, which is
+    what the reaper keys on. (The shared engine may hold other runs' orphans: this test removes only its own,
+    by id, rather than running a reap that would take theirs too.)"""
+    import os
+    import signal
+    import time
+
+    from harness.labels import OWNER, owner_is_alive
+
+    run = subprocess.Popen([sys.executable, "-m", "harness", "--reports-dir", str(tmp_path), "up", "cpu-tiny-gateway"],
+                           cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    owner = {"label": f"{OWNER}"}
+    deadline = time.monotonic() + 300
+    mine: list[str] = []
+    while time.monotonic() < deadline and run.poll() is None:
+        mine = [c.name for c in docker_client.containers.list(all=True, filters=owner)
+                if c.labels.get(OWNER, "").split(":")[1:2] == [str(run.pid)]]
+        if len(mine) == 3:  # both replicas and the gateway exist
+            break
+        time.sleep(0.5)
+    os.kill(run.pid, signal.SIGKILL)
+    run.wait(timeout=30)
+    assert len(mine) == 3, f"the stack never had its three containers: {mine}"
+    networks = [n for n in docker_client.networks.list(filters=owner)
+                if (n.attrs.get("Labels") or {}).get(OWNER, "").split(":")[1:2] == [str(run.pid)]]
+    containers = [docker_client.containers.get(name) for name in mine]
+    try:
+        assert len(networks) == 1
+        labels = [c.labels[OWNER] for c in containers] + [(n.attrs.get("Labels") or {})[OWNER] for n in networks]
+        assert not any(owner_is_alive(label) for label in labels), labels  # the reaper's test: all orphans
+    finally:
+        for container in containers:
+            container.remove(force=True)
+        for network in networks:
+            network.remove()
