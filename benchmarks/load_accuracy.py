@@ -2,12 +2,15 @@
 sends its first token T ms after the request arrived and one every I ms, and stamps every chunk with
 its send time (same host, same monotonic clock).
 
-For the harness (locust agent, gevent + http.client) and for a plain aiohttp asyncio client written the
-way `vllm bench serve` reads streams, at 1, 16, 64 and 256 concurrent streams, it prints:
+For the harness (locust agent, gevent + h11; chunk times from the kernel's receive timestamps), the same
+harness timing chunks when its reads return (`harness-read`, `--no-kernel-timestamps`), and a plain
+aiohttp asyncio client written the way `vllm bench serve` reads streams, at 1, 16, 64 and 256 concurrent
+streams, it prints:
 reported-minus-true TTFT and ITL (median, p99), the per-chunk delivery lag (receive time minus the send
 stamp: the client's own share of the error) and the client's CPU use (% of one core).
 
-    /tmp/hvenv/bin/python benchmarks/load_accuracy.py [--levels 1,16,64,256] [--ttft-ms 50 --itl-ms 25]
+    .venv/bin/python benchmarks/load_accuracy.py [--levels 1,16,64,256] [--ttft-ms 50 --itl-ms 25]
+    (needs the bench extra: pip install -e '.[bench]')
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -98,9 +102,9 @@ def errors(start: np.ndarray, received: np.ndarray, recv: list[np.ndarray], sent
             "lag_med": np.median(lag), "lag_p99": np.percentile(lag, 99), "chunks": len(lag)}
 
 
-def harness_run(url: str, streams: int, requests: int, output_len: int, folder: Path) -> dict:
+def harness_run(url: str, streams: int, requests: int, output_len: int, folder: Path, kernel: bool = True) -> dict:
     config = LoadConfig(base_url=url, model="timed", concurrency=(streams,), requests=requests, input_len=4,
-                        output_len=output_len, warmup=0, stamp_field="x_sent").check()
+                        output_len=output_len, warmup=0, stamp_field="x_sent", kernel_timestamps=kernel).check()
     cpu, wall = _children_cpu(), time.perf_counter()
     run_agent(config, folder)
     cpu, wall = _children_cpu() - cpu, time.perf_counter() - wall
@@ -132,6 +136,9 @@ def aiohttp_run(url: str, streams: int, requests: int, output_len: int, folder: 
             "cpu_pct": 100 * cpu / wall, "ok": len(rows)}
 
 
+CLIENTS = {"harness": harness_run, "harness-read": partial(harness_run, kernel=False), "aiohttp": aiohttp_run}
+
+
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--aiohttp-client":
         url, streams, requests, output_len, out = sys.argv[2:7]
@@ -143,6 +150,7 @@ def main() -> None:
     p.add_argument("--itl-ms", type=float, default=25.0)
     p.add_argument("--output-len", type=int, default=24)
     p.add_argument("--rounds", type=int, default=2, help="requests per stream per level")
+    p.add_argument("--clients", default="harness,harness-read,aiohttp", help=f"among {', '.join(CLIENTS)}")
     args = p.parse_args()
     port = _free_port()
     server = subprocess.Popen([sys.executable, "-m", "harness.load.timed_server", "--port", str(port), "--ttft-ms",
@@ -153,15 +161,16 @@ def main() -> None:
         url = f"http://127.0.0.1:{port}"
         print(f"timed server: TTFT {args.ttft_ms} ms, ITL {args.itl_ms} ms, {args.output_len} tokens; "
               f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
-        header = (f"{'streams':>7} {'client':>8} {'ok':>5} {'TTFT err med':>12} {'p99':>7} {'ITL err med':>11} "
+        clients = [(name, CLIENTS[name]) for name in args.clients.split(",")]
+        header = (f"{'streams':>7} {'client':>12} {'ok':>5} {'TTFT err med':>12} {'p99':>7} {'ITL err med':>11} "
                   f"{'p99':>7} {'lag med':>8} {'p99':>7} {'CPU %':>6}")
         print(header)
         for streams in (int(x) for x in args.levels.split(",")):
             requests = max(streams * args.rounds, 20)
-            for name, run in (("harness", harness_run), ("aiohttp", aiohttp_run)):
+            for name, run in clients:
                 with tempfile.TemporaryDirectory() as tmp:
                     r = run(url, streams, requests, args.output_len, Path(tmp))
-                print(f"{streams:>7} {name:>8} {r['ok']:>5} {r['ttft_med']:>12.3f} {r['ttft_p99']:>7.3f} "
+                print(f"{streams:>7} {name:>12} {r['ok']:>5} {r['ttft_med']:>12.3f} {r['ttft_p99']:>7.3f} "
                       f"{r['itl_med']:>11.3f} {r['itl_p99']:>7.3f} {r['lag_med']:>8.3f} {r['lag_p99']:>7.3f} "
                       f"{r['cpu_pct']:>6.1f}", flush=True)
         print("errors and lags in ms; CPU: the client process's user+system time over its wall time")

@@ -15,6 +15,7 @@ sleep woke up (event-loop lag) and the process's CPU use — the evidence for th
 from __future__ import annotations
 
 import argparse
+import gc
 import itertools
 import json
 import logging
@@ -112,7 +113,7 @@ class LoadUser(User):
     def on_start(self) -> None:
         cfg = State.config
         headers = {"Authorization": f"Bearer {key}"} if (key := os.environ.get("VLLM_HARNESS_API_KEY")) else {}
-        self.stream = StreamClient(cfg.base_url, headers, cfg.timeout, cfg.stamp_field)
+        self.stream = StreamClient(cfg.base_url, headers, cfg.timeout, cfg.stamp_field, cfg.kernel_timestamps)
         self.rng = np.random.default_rng([cfg.seed, State.worker, next(State.ids), 7])
 
     def on_stop(self) -> None:
@@ -128,8 +129,7 @@ class LoadUser(User):
             raise StopUser()
         try:
             cfg = State.config
-            path, payload = body(self.kind, cfg.model, self.rng, cfg.input_len, cfg.output_len, cfg.ignore_eos,
-                                 State.images)
+            path, payload = body(self.kind, cfg, self.rng, State.images)
             record = Record(id=f"{State.worker}-{next(State.ids)}", worker=State.worker, level=dispenser.label,
                             users=dispenser.users, rate=dispenser.rate, phase="measure", kind=self.kind,
                             start=0.0, start_wall=0.0, scheduled=scheduled)  # type: ignore[arg-type]
@@ -184,13 +184,12 @@ def warmup(config: LoadConfig, sink: Callable[[str], None]) -> None:
     if config.warmup == 0:
         return
     headers = {"Authorization": f"Bearer {k}"} if (k := os.environ.get("VLLM_HARNESS_API_KEY")) else {}
-    client = StreamClient(config.base_url, headers, config.timeout, config.stamp_field)
+    client = StreamClient(config.base_url, headers, config.timeout, config.stamp_field, config.kernel_timestamps)
     rng = np.random.default_rng([config.seed, 99])
     try:
         for i in range(config.warmup):
             kind = config.kinds[i % len(config.kinds)]
-            path, payload = body(kind, config.model, rng, config.input_len, config.output_len, config.ignore_eos,
-                                 State.images)
+            path, payload = body(kind, config, rng, State.images)
             record = Record(id=f"warmup-{i}", worker=0, level="warmup", users=1, rate=None, phase="warmup",
                             kind=kind, start=0.0, start_wall=0.0)
             sink(csv_line(client.stream(path, payload, record).row()))
@@ -352,6 +351,9 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     logging.getLogger("locust").setLevel(logging.ERROR)  # e.g. its "spawn rate is very high" notice
     config = LoadConfig.read(args.run_dir / "load.json")
+    # everything imported so far (locust, gevent, numpy: ~10^5 objects) lives until exit: keep it out of the
+    # cyclic collector, whose full passes over it would otherwise stall every stream at once mid-run
+    gc.freeze()
     # SIGTERM unwinds through the `finally` blocks (workers stopped, files closed)
     gevent.signal_handler(signal.SIGTERM, lambda: gevent.kill(main_greenlet, SystemExit(143)))
     main_greenlet = gevent.getcurrent()

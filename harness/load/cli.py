@@ -43,6 +43,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--warmup", type=int, help="warm-up requests before measuring (default 1)")
     p.add_argument("--workers", type=int, default=0, help="local locust worker processes (0: one process)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-kernel-timestamps", action="store_true",
+                   help="time chunks when a read returns, not by the kernel's receive timestamps")
 
 
 def config_from(args: argparse.Namespace, base_url: str, model: str, spec: LoadSpec, label: str) -> LoadConfig:
@@ -58,6 +60,7 @@ def config_from(args: argparse.Namespace, base_url: str, model: str, spec: LoadS
         input_len=args.input_len or spec.input_len, output_len=args.output_len or spec.output_len,
         ignore_eos=spec.ignore_eos and not args.no_ignore_eos,
         warmup=args.warmup if args.warmup is not None else spec.warmup, workers=args.workers, seed=args.seed,
+        kernel_timestamps=not args.no_kernel_timestamps,
     ).check()
 
 

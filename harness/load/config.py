@@ -23,13 +23,16 @@ class LoadConfig:
     duration: float | None = None  # seconds per level (new requests stop; running ones finish)
     burstiness: float = 1.0  # gamma shape of open-loop inter-arrivals: 1 Poisson, <1 burstier
     ramp_up: float = 0.0  # seconds: users spawned evenly (closed) or rate rising linearly (open)
-    input_len: int = 128  # prompt words (about one token each; usage reports the exact count)
+    input_len: int = 128  # prompt text tokens: tokenizer-filled with `word_costs`, else words (~1 token each)
     output_len: int = 64  # max_tokens; with ignore_eos exactly what is generated
     ignore_eos: bool = True  # vLLM's extension; off for servers that reject unknown fields
     warmup: int = 1  # requests sent one at a time before measuring; the first one reported apart
     seed: int = 0
     workers: int = 0  # 0: one process; N: a locust master and N local worker processes
     timeout: float = 600.0  # seconds one request may take
+    # plain http on Linux: chunk times from the kernel's receive timestamps, immune to client scheduling delay
+    kernel_timestamps: bool = True
+    word_costs: dict[str, int] | None = None  # tokens per prompt word, from the server's /tokenize
     stamp_field: str | None = None  # benchmarks: a top-level chunk field holding the server's send time
     label: str = ""  # variant name or "remote", for the report
 

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from harness.load.records import offsets
+from harness.load.records import Chunks
 
 PERCENTILES: tuple[float, ...] = (25, 50, 75, 90, 95, 99, 99.9)
 SLO_NAMES = ("ttft", "tpot", "e2el")
@@ -47,9 +47,10 @@ def stats(values: np.ndarray, name: str, percentiles: tuple[float, ...] = PERCEN
     return out
 
 
-def itls(frame: pd.DataFrame) -> np.ndarray:
+def itls(frame: pd.DataFrame, chunks: Chunks | None = None) -> np.ndarray:
     """Every inter-token gap (seconds) of the given requests, pooled."""
-    flat, counts = offsets(frame["chunks"])
+    parsed = chunks or Chunks.of(frame)
+    flat, counts = parsed.flat, parsed.counts
     if len(flat) < 2:
         return np.empty(0)
     gaps = np.diff(flat)
@@ -60,8 +61,8 @@ def itls(frame: pd.DataFrame) -> np.ndarray:
     return gaps[keep] / 1e3
 
 
-def output_tokens(frame: pd.DataFrame) -> np.ndarray:
-    flat_counts = offsets(frame["chunks"])[1]
+def output_tokens(frame: pd.DataFrame, chunks: Chunks | None = None) -> np.ndarray:
+    flat_counts = (chunks or Chunks.of(frame)).counts
     usage = frame["completion_tokens"].to_numpy(dtype=float)
     return np.where(np.isnan(usage), flat_counts, usage).astype(np.int64)
 
@@ -72,14 +73,15 @@ def duration(frame: pd.DataFrame) -> float:
     return float(end.max() - begin.min()) if len(frame) else 0.0
 
 
-def peaks(ok: pd.DataFrame) -> tuple[float, int]:
+def peaks(ok: pd.DataFrame, chunks: Chunks | None = None) -> tuple[float, int]:
     """vLLM's max_output_tokens_per_s (token chunks per one-second bucket) and max_concurrent_requests
     (sweep line over [start, start + E2EL))."""
     if ok.empty:
         return 0.0, 0
     start = ok["start"].to_numpy(dtype=float)
     end = start + ok["e2el"].to_numpy(dtype=float)
-    flat, counts = offsets(ok["chunks"])
+    parsed = chunks or Chunks.of(ok)
+    flat, counts = parsed.flat, parsed.counts
     token_times = np.repeat(start, counts) + flat / 1e3
     buckets = np.floor(token_times - start.min()).astype(np.int64)
     per_second = np.bincount(buckets[buckets >= 0]) if len(buckets) else np.zeros(1)
@@ -90,12 +92,14 @@ def peaks(ok: pd.DataFrame) -> tuple[float, int]:
 
 
 def summary(frame: pd.DataFrame, goodput: dict[str, float] | None = None,
-            percentiles: tuple[float, ...] = PERCENTILES) -> dict[str, Any]:
-    """One level's results under `vllm bench serve`'s keys (plus a few of ours, prefixed `harness_`)."""
+            percentiles: tuple[float, ...] = PERCENTILES, chunks: Chunks | None = None) -> dict[str, Any]:
+    """One level's results under `vllm bench serve`'s keys (plus a few of ours, prefixed `harness_`).
+    `chunks`: the frame's chunk column already parsed (row-aligned), when the caller has it."""
     ok_mask = successful(frame)
     ok = frame[ok_mask]
+    ok_chunks = (chunks or Chunks.of(frame)).rows(ok_mask)
     dur = duration(frame)
-    out_lens = output_tokens(ok)
+    out_lens = output_tokens(ok, ok_chunks)
     ttft = ok["ttft"].to_numpy(dtype=float)
     e2el = ok["e2el"].to_numpy(dtype=float)
     multi = out_lens > 1
@@ -103,7 +107,7 @@ def summary(frame: pd.DataFrame, goodput: dict[str, float] | None = None,
     total_in = int(ok["prompt_tokens"].fillna(0).sum())
     total_out = int(out_lens.sum())
     per_s = (lambda x: x / dur) if dur > 0 else (lambda x: math.nan)
-    peak_tokens, peak_concurrency = peaks(ok)
+    peak_tokens, peak_concurrency = peaks(ok, ok_chunks)
     result: dict[str, Any] = {
         "duration": dur, "completed": len(ok), "failed": int((~ok_mask).sum()),
         "total_input_tokens": total_in, "total_output_tokens": total_out,
@@ -114,7 +118,7 @@ def summary(frame: pd.DataFrame, goodput: dict[str, float] | None = None,
     }
     result |= stats(ttft, "ttft", percentiles)
     result |= stats(tpot_all[multi], "tpot", percentiles)
-    result |= stats(itls(ok), "itl", percentiles)
+    result |= stats(itls(ok, ok_chunks), "itl", percentiles)
     result |= stats(e2el, "e2el", percentiles)
     queue = ok["queue_delay"].dropna().to_numpy(dtype=float)
     if len(queue):

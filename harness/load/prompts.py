@@ -1,16 +1,24 @@
-"""Request bodies. Prompts are random words (about one token each; the server's usage reports the exact
-count); each vision request carries an image no other request has, so the server's multimodal cache
-cannot hide the encoder's cost."""
+"""Request bodies. Prompts are random common words. Where the server has vLLM's `/tokenize`, each word's
+token cost is measured once with the server's own tokenizer (`word_costs`), and a prompt is filled to
+the requested number of text tokens (exact but for how its first and last words join their neighbours,
+measured within 2 tokens); elsewhere a word counts as about one token (the server's
+usage reports the exact count either way). Each vision request carries an image no other request has, so
+the server's multimodal cache cannot hide the encoder's cost."""
 
 from __future__ import annotations
 
 import io
 import json
+from typing import TYPE_CHECKING
 
+import httpx
 import numpy as np
 from PIL import Image
 
 from harness.imagegen import data_url_of, shapes
+
+if TYPE_CHECKING:
+    from harness.load.config import LoadConfig
 
 WORDS = ("time", "year", "people", "way", "day", "man", "thing", "woman", "life", "child", "world", "school",
          "state", "family", "student", "group", "country", "problem", "hand", "part", "place", "case", "week",
@@ -23,8 +31,48 @@ WORDS = ("time", "year", "people", "way", "day", "man", "thing", "woman", "life"
          "morning", "reason", "research", "girl", "guy", "moment", "air", "teacher", "force", "education")
 
 
-def prompt_words(rng: np.random.Generator, count: int) -> str:
-    return " ".join(WORDS[i] for i in rng.integers(0, len(WORDS), size=count))
+def prompt_words(rng: np.random.Generator, count: int, costs: dict[str, int] | None = None) -> str:
+    """`count` words; with `costs` (tokens per space-led word), words adding up to exactly `count` tokens."""
+    picks = rng.integers(0, len(WORDS), size=count)
+    if not costs:
+        return " ".join(WORDS[i] for i in picks)
+    words: list[str] = []
+    left = count
+    for i in picks:
+        if left <= 0:
+            break
+        word = WORDS[i]
+        if costs.get(word, left + 1) > left:  # too long for what is left: the first that fits instead
+            word = next((w for w in WORDS if 0 < costs.get(w, 0) <= left), "")
+            if not word:
+                break
+        words.append(word)
+        left -= costs[word]
+    return " ".join(words)
+
+
+def word_costs(base_url: str, model: str, headers: dict[str, str], timeout: float = 10.0) -> dict[str, int] | None:
+    """Tokens each word adds after a space, by the server's tokenizer (vLLM's POST /tokenize); None when the
+    server has no such endpoint."""
+    costs: dict[str, int] = {}
+    try:
+        with httpx.Client(base_url=base_url, headers=headers, timeout=timeout) as client:
+            for word in WORDS:
+                counts = []
+                for repeat in (1, 9):  # the marginal cost of a space-led word, without BOS or first-word effects
+                    response = client.post("/tokenize", json={"model": model, "prompt": " ".join([word] * repeat),
+                                                              "add_special_tokens": False})
+                    if response.status_code != 200:
+                        return None
+                    counts.append(int(response.json()["count"]))
+                cost, rest = divmod(counts[1] - counts[0], 8)
+                if rest or cost < 1:
+                    continue  # merges across repeats: not a word whose cost adds up
+                costs[word] = cost
+    except (httpx.HTTPError, ValueError, KeyError, TypeError):
+        return None
+    # a prompt can always be completed only when some word costs one token
+    return costs if 1 in costs.values() else None
 
 
 class ImageMaker:
@@ -42,13 +90,13 @@ class ImageMaker:
         return buffer.getvalue()
 
 
-def body(kind: str, model: str, rng: np.random.Generator, input_len: int, output_len: int, ignore_eos: bool,
-         images: ImageMaker | None = None) -> tuple[str, bytes]:
+def body(kind: str, config: LoadConfig, rng: np.random.Generator, images: ImageMaker | None = None
+         ) -> tuple[str, bytes]:
     """(path, JSON body) of one streaming request."""
-    text = prompt_words(rng, input_len)
-    payload: dict[str, object] = {"model": model, "max_tokens": output_len, "stream": True,
+    text = prompt_words(rng, config.input_len, config.word_costs)
+    payload: dict[str, object] = {"model": config.model, "max_tokens": config.output_len, "stream": True,
                                   "stream_options": {"include_usage": True}}
-    if ignore_eos:
+    if config.ignore_eos:
         payload["ignore_eos"] = True
     if kind == "completions":
         payload["prompt"] = text

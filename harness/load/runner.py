@@ -9,6 +9,7 @@ agent and any local workers it started — and waits for it.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import signal
 import subprocess
@@ -27,6 +28,7 @@ from harness.endpoint import Endpoint
 from harness.engine import connect
 from harness.errors import HarnessError
 from harness.load.config import LoadConfig
+from harness.load.prompts import word_costs
 from harness.load.records import FILE
 from harness.report.build import Report, build_report
 from harness.telemetry import Telemetry
@@ -103,13 +105,19 @@ def run_load(endpoint: Endpoint, config: LoadConfig, run_dir: Path, slo: SloSpec
              metadata: dict[str, Any] | None = None, console: Console | None = None) -> Report:
     """One whole load run against a ready endpoint: agent + telemetry + report."""
     config.check()
+    if config.word_costs is None:
+        config = dataclasses.replace(config, word_costs=word_costs(endpoint.base_url, endpoint.model,
+                                                                   endpoint.headers))
     console = console or Console(stderr=True)
     levels = len(config.levels())
     total = (config.requests * levels + config.warmup) if config.requests else None
     meta: dict[str, Any] = {"variant": endpoint.variant.name if endpoint.variant else None,
                             "model": endpoint.model, "base_url": endpoint.base_url, "runtime": endpoint.runtime,
                             "vllm_version": server_version(endpoint), "harness_version": __version__,
-                            "load": {k: v for k, v in config.__dict__.items() if k != "stamp_field"},
+                            "load": {k: v for k, v in config.__dict__.items()
+                                     if k not in ("stamp_field", "word_costs")},
+                            "prompt_lengths": ("tokenizer-filled (the server's /tokenize, +-2 at the joins)"
+                                               if config.word_costs else "approximate (one word ~ one token)"),
                             **(metadata or {})}
     started = time.time()
     columns = [TextColumn("load {task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from harness.load import metrics
-from harness.load.records import FILE, read
+from harness.load.records import FILE, Chunks, read
 from harness.variant_load import SloSpec
 
 CLIENT_FILE = "client.csv"
@@ -126,13 +126,16 @@ def build_report(run_dir: Path, metadata: dict[str, Any] | None = None, slo: Slo
     metadata = metadata or {}
     frame = read(run_dir / FILE)
     measured = frame[frame["phase"] == "measure"]
+    chunks = Chunks.of(measured)
+    level_chunks: dict[str, Chunks] = {}
     goodput = goodput_of(slo)
     levels = []
     for label, rows in measured.groupby("level", sort=False):
+        level_chunks[str(label)] = chunks.rows((measured["level"] == label).to_numpy())
         level = {"level": label, "max_concurrency": int(rows["users"].iloc[0]),
                  "request_rate": float(rows["rate"].iloc[0]) if pd.notna(rows["rate"].iloc[0]) else "inf",
                  "burstiness": (metadata.get("load") or {}).get("burstiness", 1.0),
-                 **metrics.summary(rows, goodput)}
+                 **metrics.summary(rows, goodput, chunks=level_chunks[str(label)])}
         levels.append(level)
         _write_json(run_dir / f"vllm-bench-{label}.json", {**_vllm_keys(level), "model_id": metadata.get("model")})
     client = read_optional(run_dir / CLIENT_FILE)
@@ -148,7 +151,7 @@ def build_report(run_dir: Path, metadata: dict[str, Any] | None = None, slo: Slo
     _write_json(run_dir / "results.json", results)
     telemetry = read_optional(run_dir / TELEMETRY_FILE)
     budget = slo.max_gpu_memory_gib if slo else None
-    images = make_plots(run_dir, measured, levels, telemetry, client, budget) if plots else {}
+    images = make_plots(run_dir, measured, level_chunks, levels, telemetry, client, budget) if plots else {}
     write_html(run_dir / "index.html", results, images, telemetry is not None)
     return report
 

@@ -45,6 +45,14 @@ def test_load_report_against_cpu_tiny(cpu_tiny: Endpoint, tmp_path: Path) -> Non
         assert 0 < level["median_ttft_ms"] <= level["median_e2el_ms"]
     measured = frame[frame["phase"] == "measure"]
     assert (measured["completion_tokens"] == OUTPUT_LEN).all()
+    # vLLM has /tokenize: prompts are filled to input_len text tokens by the server's tokenizer, so prompts
+    # of a kind differ only by how their first and last words join what surrounds them (the chat template
+    # adds a constant); a completion prompt is the text plus at most a BOS
+    assert results["metadata"]["prompt_lengths"].startswith("tokenizer")
+    for kind, rows in measured.groupby("kind"):
+        assert rows["prompt_tokens"].max() - rows["prompt_tokens"].min() <= 2, (kind, rows["prompt_tokens"].tolist())
+    completions = measured.loc[measured["kind"] == "completions", "prompt_tokens"]
+    assert (abs(completions - 32) <= 2).all(), completions.tolist()
     assert report.valid or report.invalid_reasons  # a saturated run must say why
 
 

@@ -117,3 +117,14 @@ def test_client_check_flags_saturation_and_slo_names_numbers() -> None:
              "harness_error_rate": 0.0, "harness_errors": {}}
     failures = slo_failures([level], SloSpec(p99_ttft_ms=500), None)
     assert failures == ["c=4: p99 TTFT 812.3 ms > 500 ms"]
+
+
+def test_prompts_fill_exactly_the_requested_tokens() -> None:
+    from harness.load.prompts import WORDS, prompt_words
+
+    costs = {w: 1 + len(w) // 4 for w in WORDS}  # 1..3 tokens a word, as a real tokenizer might count
+    rng = np.random.default_rng(0)
+    for n in (1, 2, 7, 128, 1000):
+        words = prompt_words(rng, n, costs).split()
+        assert sum(costs[w] for w in words) == n, n
+    assert len(prompt_words(rng, 50).split()) == 50  # no tokenizer: a word each

@@ -1,0 +1,167 @@
+"""The load generator's HTTP client against real local sockets: framing, failures, keep-alive, and chunk
+times taken from the kernel's receive timestamps."""
+
+from __future__ import annotations
+
+import json
+import socket
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from harness.load.client import NO_DONE_NOTE, StreamClient
+from harness.load.records import Record
+
+Handler = Callable[[socket.socket, int], None]
+
+
+def _chunk(payload: dict | str) -> bytes:
+    text = payload if isinstance(payload, str) else json.dumps(payload)
+    data = b"data: " + text.encode() + b"\n\n"
+    return f"{len(data):x}\r\n".encode() + data + b"\r\n"
+
+
+def _read_request(conn: socket.socket) -> bytes:
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += conn.recv(65536)
+    head, _, body = data.partition(b"\r\n\r\n")
+    lengths = [line.split(b":")[1] for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")]
+    length = int(lengths[0])
+    while len(body) < length:
+        body += conn.recv(65536)
+    return head
+
+
+@pytest.fixture
+def server() -> Iterator[Callable[[Handler], tuple[str, list[int]]]]:
+    """A raw TCP server whose handler writes exactly the bytes a test wants; counts connections."""
+    listeners: list[socket.socket] = []
+
+    def start(handler: Handler) -> tuple[str, list[int]]:
+        listener = socket.create_server(("127.0.0.1", 0))
+        listeners.append(listener)
+        connections: list[int] = []
+
+        def serve() -> None:
+            while True:
+                try:
+                    conn, _ = listener.accept()
+                except OSError:
+                    return
+                connections.append(1)
+                threading.Thread(target=_serve_one, args=(conn,), daemon=True).start()
+
+        def _serve_one(conn: socket.socket) -> None:
+            with conn:
+                n = 0
+                try:
+                    while True:
+                        _read_request(conn)
+                        handler(conn, n)
+                        n += 1
+                except (OSError, StopIteration, ValueError):
+                    return
+
+        threading.Thread(target=serve, daemon=True).start()
+        return f"http://127.0.0.1:{listener.getsockname()[1]}", connections
+
+    yield start
+    for listener in listeners:
+        listener.close()
+
+
+HEAD = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n"
+TOKEN = {"choices": [{"index": 0, "delta": {"content": "a"}, "finish_reason": None}]}
+LAST = {"choices": [{"index": 0, "delta": {}, "finish_reason": "length"}],
+        "usage": {"prompt_tokens": 3, "completion_tokens": 2}}
+
+
+def _record() -> Record:
+    return Record(id="t", worker=0, level="c=1", users=1, rate=None, phase="measure", kind="chat", start=0.0,
+                  start_wall=0.0)
+
+
+def test_a_whole_stream_and_keep_alive(server) -> None:
+    def handler(conn: socket.socket, _: int) -> None:
+        conn.sendall(HEAD + _chunk(TOKEN) + _chunk(LAST) + _chunk("[DONE]") + b"0\r\n\r\n")
+
+    url, connections = server(handler)
+    client = StreamClient(url, {}, timeout=10)
+    first, second = client.stream("/v1/chat/completions", b"{}", _record()), client.stream("/v1/chat/completions",
+                                                                                            b"{}", _record())
+    client.close()
+    for record in (first, second):
+        assert record.ok and record.status == 200 and not record.error, record
+        assert len(record.chunk_times) == 2 and record.completion_tokens == 2 and record.prompt_tokens == 3
+        assert record.start <= record.chunk_times[0] <= record.chunk_times[1] <= record.end
+    assert len(connections) == 1, "the second request should reuse the keep-alive connection"
+
+
+def test_http_error_keeps_status_and_body(server) -> None:
+    body = b'{"error": {"message": "bad model", "type": "NotFoundError"}}'
+
+    def handler(conn: socket.socket, _: int) -> None:
+        conn.sendall(b"HTTP/1.1 404 Not Found\r\ncontent-type: application/json\r\ncontent-length: "
+                     + str(len(body)).encode() + b"\r\n\r\n" + body)
+
+    url, _ = server(handler)
+    record = StreamClient(url, {}, timeout=10).stream("/v1/chat/completions", b"{}", _record())
+    assert record.status == 404 and record.error_type == "http_404" and "bad model" in record.error
+    assert not record.ok
+
+
+def test_missing_done_is_a_note_when_finished_and_truncation_when_not(server) -> None:
+    def finished(conn: socket.socket, _: int) -> None:
+        conn.sendall(HEAD + _chunk(TOKEN) + _chunk(LAST) + b"0\r\n\r\n")
+
+    def cut(conn: socket.socket, _: int) -> None:
+        conn.sendall(HEAD + _chunk(TOKEN))
+        conn.shutdown(socket.SHUT_RDWR)
+        raise StopIteration
+
+    url, _ = server(finished)
+    record = StreamClient(url, {}, timeout=10).stream("/v1/chat/completions", b"{}", _record())
+    assert record.ok and record.error == NO_DONE_NOTE
+    url, _ = server(cut)
+    record = StreamClient(url, {}, timeout=10).stream("/v1/chat/completions", b"{}", _record())
+    assert not record.ok and record.error_type, record
+    assert len(record.chunk_times) == 1, "what arrived before the cut is kept"
+
+
+def test_connection_refused_is_a_connect_error() -> None:
+    with socket.create_server(("127.0.0.1", 0)) as s:
+        port = s.getsockname()[1]
+    record = StreamClient(f"http://127.0.0.1:{port}", {}, timeout=5).stream("/v1/completions", b"{}", _record())
+    assert record.error_type == "connect" and record.status == 0
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="SO_TIMESTAMPNS is Linux's")
+def test_a_late_read_still_reports_when_the_bytes_arrived(server) -> None:
+    """A client that reads late (descheduled, busy) must report the arrival, not the read."""
+    sent: list[float] = []
+    arrived = threading.Event()
+
+    def handler(conn: socket.socket, _: int) -> None:
+        conn.sendall(HEAD)
+        sent.append(time.perf_counter())
+        conn.sendall(_chunk(TOKEN))
+        arrived.set()
+
+    url, _ = server(handler)
+    client = StreamClient(url, {}, timeout=10)
+    client._connect()
+    assert client.kernel_timestamps
+    client._realtime_offset = time.time() - time.perf_counter()
+    client._sock.sendall(b"POST / HTTP/1.1\r\nHost: x\r\ncontent-length: 0\r\n\r\n")  # type: ignore[union-attr]
+    assert arrived.wait(10)
+    time.sleep(0.3)  # the fault under test: this client is late to read by 300 ms
+    data, at = client._receive()  # the head and the chunk, both waiting since before the sleep
+    read_at = time.perf_counter()
+    client.close()
+    assert b"data:" in data
+    assert read_at - sent[0] >= 0.3
+    assert at - sent[0] < 0.05, f"reported {1e3 * (at - sent[0]):.1f} ms after the send, read 300 ms late"
