@@ -21,7 +21,7 @@ from harness.cache import cache_dir, digest, locked, tree_digest
 from harness.errors import BuildError, SpecError
 from harness.labels import HARNESS_VERSION, PREFIX, VARIANT
 from harness.progress import Progress
-from harness.variant import SPEC_FILE, Variant
+from harness.variant import SPEC_FILE, BuildSpec, Variant, load_variant
 from harness.wheelhouse import COMPLETE, ensure_wheelhouse
 
 CONTENT = f"{PREFIX}.content"
@@ -42,28 +42,88 @@ class BuiltImage:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class Recipe:
+    """What one image is made from. The build executes it and `vllm-harness plan` prints it, so the
+    plan cannot say anything the build would not do."""
+
+    name: str  # the variant's name, or NAME-gateway for a stack's gateway
+    folder: Path  # the variant folder
+    spec: BuildSpec
+    spec_path: Path
+
+    @property
+    def context(self) -> Path:
+        return self.folder / self.spec.context
+
+    @property
+    def dockerfile_path(self) -> Path:
+        return self.context / self.spec.dockerfile
+
+    @property
+    def prebuilt(self) -> bool:
+        """A given image (build.image) and no Dockerfile to make it from."""
+        return bool(self.spec.image) and (not self.spec.dockerfile or not self.dockerfile_path.is_file())
+
+    @property
+    def repository(self) -> str:
+        return self.spec.repository or f"vllm-harness/{self.name}"
+
+    def content(self, build_args: dict[str, str], wheels: str | None) -> str:
+        return digest(tree_digest(self.context, NOT_BUILD_INPUTS), self.spec.dockerfile, build_args, wheels)
+
+
+def build_labels(recipe: Recipe, content: str) -> dict[str, str]:
+    return {VARIANT: recipe.name, HARNESS_VERSION: __version__, CONTENT: content}
+
+
+def recipe_of(variant: Variant) -> Recipe:
+    return Recipe(variant.name, variant.folder, variant.build, variant.spec_path)
+
+
+def gateway_recipe(variant: Variant) -> Recipe:
+    if variant.stack is None:
+        raise SpecError(variant.spec_path, "stack", "is not set: this variant has no gateway")
+    return Recipe(f"{variant.name}-gateway", variant.folder, variant.stack.gateway, variant.spec_path)
+
+
+def image_source(variant: Variant) -> Variant:
+    """The variant whose image this one runs: itself, or the sibling named by build.variant."""
+    if not variant.build.variant:
+        return variant
+    source = load_variant(variant.folder.parent, variant.build.variant)
+    if source.build.variant:
+        raise SpecError(variant.spec_path, "build.variant",
+                        f"'{source.name}' takes its image from another variant itself; name that one")
+    return source
+
+
 def build_variant(client: docker.DockerClient, variant: Variant, progress: Progress, *,
                   force: bool = False, no_cache: bool = False) -> BuiltImage:
     """Build (or find) the variant's image. `force` builds even when the content tag exists;
     `no_cache` also ignores the engine's layer cache (a cold build)."""
-    spec = variant.build
-    if spec.image and not (variant.folder / spec.dockerfile).is_file():
-        return _prebuilt(client, spec.image, progress)
-    if not (variant.folder / spec.dockerfile).is_file():
-        raise SpecError(variant.spec_path, "build.dockerfile",
-                        f"'{spec.dockerfile}' does not exist in {variant.folder}; set build.image, or run this "
+    return build_recipe(client, recipe_of(image_source(variant)), progress, force=force, no_cache=no_cache)
+
+
+def build_recipe(client: docker.DockerClient, recipe: Recipe, progress: Progress, *,
+                 force: bool = False, no_cache: bool = False) -> BuiltImage:
+    spec = recipe.spec
+    if recipe.prebuilt:
+        return _prebuilt(client, spec.image, progress)  # type: ignore[arg-type]
+    if not recipe.dockerfile_path.is_file():
+        raise SpecError(recipe.spec_path, "build.dockerfile",
+                        f"'{spec.dockerfile}' does not exist in {recipe.context}; set build.image, or run this "
                         "variant with --runtime process")
     started = time.monotonic()
     base = ensure_base_image(client, spec.base, progress) if spec.base else None
-    wheels = ensure_wheelhouse(spec.wheelhouse, variant.folder, progress) if spec.wheelhouse else None
+    wheels = ensure_wheelhouse(spec.wheelhouse, recipe.context, progress) if spec.wheelhouse else None
     build_args = dict(spec.args)
     if spec.base and base:
         build_args[spec.base.build_arg] = client.images.get(base).id  # by id: a re-made base changes the hash
-    content = digest(tree_digest(variant.folder, NOT_BUILD_INPUTS), spec.dockerfile, build_args,
-                     wheels.name if wheels else None)
-    ref = f"{spec.repository or 'vllm-harness/' + variant.name}:{content}"
+    content = recipe.content(build_args, wheels.name if wheels else None)
+    ref = f"{recipe.repository}:{content}"
     # one build per content at a time: a second run of the same variant waits, then finds it built
-    with locked(f"build-{variant.name}-{content}"):
+    with locked(f"build-{recipe.name}-{content}"):
         if not (force or no_cache):
             try:
                 image = client.images.get(ref)
@@ -71,8 +131,8 @@ def build_variant(client: docker.DockerClient, variant: Variant, progress: Progr
                 return BuiltImage(ref, image.id, int(image.attrs.get("Size", 0)), 0.0, True, base)
             except docker.errors.ImageNotFound:
                 pass
-        with _staged_context(variant, wheels, spec.wheelhouse.directory if spec.wheelhouse else "") as context:
-            labels = {VARIANT: variant.name, HARNESS_VERSION: __version__, CONTENT: content}
+        with _staged_context(recipe, wheels, spec.wheelhouse.directory if spec.wheelhouse else "") as context:
+            labels = build_labels(recipe, content)
             image_id = _docker_build(client, context, spec.dockerfile, ref, build_args, labels, progress, no_cache)
     image = client.images.get(image_id)
     seconds = time.monotonic() - started
@@ -94,15 +154,15 @@ def _prebuilt(client: docker.DockerClient, ref: str, progress: Progress) -> Buil
 
 
 class _staged_context:
-    """The variant folder plus its wheelhouse in one temporary folder, hard-linked where possible."""
+    """The build context plus its wheelhouse in one temporary folder, hard-linked where possible."""
 
-    def __init__(self, variant: Variant, wheels: Path | None, wheel_dir: str) -> None:
-        self.variant, self.wheels, self.wheel_dir = variant, wheels, wheel_dir
-        self.path = Path(tempfile.mkdtemp(prefix=f"context-{variant.name}-", dir=cache_dir()))
+    def __init__(self, recipe: Recipe, wheels: Path | None, wheel_dir: str) -> None:
+        self.recipe, self.wheels, self.wheel_dir = recipe, wheels, wheel_dir
+        self.path = Path(tempfile.mkdtemp(prefix=f"context-{recipe.name}-", dir=cache_dir()))
 
     def __enter__(self) -> Path:
         root = self.path / "context"
-        shutil.copytree(self.variant.folder, root, ignore=shutil.ignore_patterns("__pycache__"))
+        shutil.copytree(self.recipe.context, root, ignore=shutil.ignore_patterns("__pycache__"))
         if self.wheels is not None:
             target = root / self.wheel_dir
             target.mkdir(parents=True, exist_ok=True)

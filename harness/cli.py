@@ -111,6 +111,22 @@ def _cmd_load(args: argparse.Namespace) -> int:
     return 1 if report.slo_failures else 0
 
 
+def _cmd_plan(args: argparse.Namespace) -> int:
+    from harness.plan import print_plan
+
+    print_plan(load_variant(args.images_dir, args.name))
+    return 0
+
+
+def _cmd_env(args: argparse.Namespace) -> int:
+    from harness.compose_env import write_for
+
+    for key, value in write_for(load_variant(args.images_dir, args.name), args.output).items():
+        print(f"{key}={value}")
+    console.print(f"wrote {args.output}")
+    return 0
+
+
 def _cmd_reap(args: argparse.Namespace) -> int:
     removed = reap(connect(), everything=args.all)
     for line in removed:
@@ -137,6 +153,13 @@ def parser() -> argparse.ArgumentParser:
     up.add_argument("--host-ip", default="127.0.0.1", help="address the port is published on (127.0.0.1)")
     up.add_argument("--port", type=int, default=None, help="host port to publish on (default: a free one)")
     up.set_defaults(func=_cmd_up)
+    plan = sub.add_parser("plan", help="print what a run would build and start (docker commands; no engine needed)")
+    plan.add_argument("name")
+    plan.set_defaults(func=_cmd_plan)
+    env = sub.add_parser("env", help="write VLLM_IMAGE/VLLM_DOCKERFILE/VLLM_PYTHONPATH to a docker-compose .env")
+    env.add_argument("name")
+    env.add_argument("--output", type=Path, default=Path(".env"), help="the .env to update (./.env)")
+    env.set_defaults(func=_cmd_env)
     reap_cmd = sub.add_parser("reap", help="remove containers/networks left by harness runs that are gone")
     reap_cmd.add_argument("--all", action="store_true", help="also those of runs still alive")
     reap_cmd.set_defaults(func=_cmd_reap)

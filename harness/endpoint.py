@@ -20,6 +20,17 @@ def server_root(url: str) -> str:
 
 
 @dataclass(frozen=True)
+class StackMembers:
+    """The containers of a stack the harness runs (seed 003), for checks that look behind the gateway."""
+
+    gateway: str  # container ids
+    replicas: tuple[str, ...]
+    network: str  # the serving network's name
+    offline: bool  # the serving network is internal
+    port: int  # the replicas' serving port
+
+
+@dataclass(frozen=True)
 class Endpoint:
     base_url: str  # the server root, without /v1
     model: str  # the name clients put in the `model` field
@@ -31,6 +42,7 @@ class Endpoint:
     health_path: str = "/health"
     container_id: str | None = None  # the serving container, when the harness runs one
     boot_health: tuple[str, ...] = ()  # /health's states while booting, e.g. ("no answer", "503", "200")
+    stack: StackMembers | None = None  # the gateway and replicas, when the target is a stack
 
     @property
     def v1_url(self) -> str:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
-from harness.build import build_variant
+from harness.build import build_recipe, build_variant, gateway_recipe
 from harness.endpoint import Endpoint
 from harness.engine import connect
 from harness.errors import UsageError
@@ -27,6 +27,8 @@ from harness.results import RunRecorder
 from harness.runtime_docker import DockerServer
 from harness.runtime_process import ProcessServer
 from harness.runtime_remote import connect_remote
+from harness.runtime_stack import StackServer
+from harness.server import ManagedServer
 from harness.variant import Capabilities, Variant, load_variant
 
 Runtime = Literal["docker", "process"]
@@ -123,7 +125,7 @@ def launch(options: TargetOptions, recorder: RunRecorder, progress: Progress) ->
         variant = replace(variant, env={**variant.env, **dict(options.extra_env)})
     recorder.update(variant=variant.name, runtime=options.runtime, model=variant.serve.served_model_name)
     if options.runtime == "process":
-        server: ProcessServer | DockerServer = ProcessServer(
+        server: ManagedServer = ProcessServer(
             variant, recorder.dir, api_key=api_key, startup_timeout=options.startup_timeout)
     else:
         client = connect()
@@ -131,10 +133,16 @@ def launch(options: TargetOptions, recorder: RunRecorder, progress: Progress) ->
             progress.note(f"removed leftover {line}")
         built = build_variant(client, variant, progress, force=options.rebuild)
         recorder.update(image=built.as_record())
-        server = DockerServer(client, variant, built.ref, recorder.dir, api_key=api_key, host_ip=options.host_ip,
-                              host_port=options.host_port,
-                              startup_timeout=options.startup_timeout,
-                              name_suffix="env" if options.extra_env else "")
+        if variant.stack is not None:
+            gateway = build_recipe(client, gateway_recipe(variant), progress, force=options.rebuild)
+            recorder.update(gateway_image=gateway.as_record())
+            server = StackServer(client, variant, built.ref, gateway.ref, recorder.dir, api_key=api_key,
+                                 host_ip=options.host_ip, startup_timeout=options.startup_timeout)
+        else:
+            server = DockerServer(client, variant, built.ref, recorder.dir, api_key=api_key,
+                                  host_ip=options.host_ip, host_port=options.host_port,
+                                  startup_timeout=options.startup_timeout,
+                                  name_suffix="env" if options.extra_env else "")
     progress.note(f"booting {variant.name} ({options.runtime}); waiting for {variant.container.health_path} "
                   f"and /v1/models to list '{variant.serve.served_model_name}'")
     with server as endpoint:

@@ -234,7 +234,12 @@ def api(endpoint: Endpoint) -> Iterator[httpx.Client]:
 @pytest.fixture(scope="session")
 def media_server(endpoint: Endpoint, pytestconfig: pytest.Config) -> Iterator[MediaServer]:
     """Serves test media over http where the server under test can fetch it; skips when nobody said where."""
-    address = serve_address(endpoint.runtime, pytestconfig.getoption("image_host"))
+    runtime = endpoint.runtime
+    if endpoint.stack is not None:  # replicas of a stack reach the host as containers do, unless offline
+        if endpoint.stack.offline:
+            pytest.skip("the serving containers are offline (internal network): they cannot fetch http media")
+        runtime = "docker"
+    address = serve_address(runtime, pytestconfig.getoption("image_host"))
     if address is None:
         pytest.skip("http media URLs need --image-host HOST: an address of this machine the server can reach")
     with MediaServer(address) as server:

@@ -9,11 +9,12 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from pathlib import Path
 from types import TracebackType
+from typing import TextIO
 
 from harness.endpoint import Endpoint
 from harness.redact import Redactor
 from harness.variant import Variant
-from harness.wait import AllOf, ExitStatus, HttpWait, ModelListedWait, transitions
+from harness.wait import AllOf, ExitStatus, HttpWait, WaitStrategy, server_ready, transitions
 
 
 class ManagedServer(ABC):
@@ -28,7 +29,8 @@ class ManagedServer(ABC):
         self.redact = Redactor.from_env(variant.secret_env, [api_key])
         self.ready_seconds: float | None = None
         self.health_seen: list[str] = []  # /health as the readiness wait saw it, poll by poll
-        self._log_thread: threading.Thread | None = None
+        self._log_threads: list[threading.Thread] = []
+        self._log_lock = threading.Lock()  # several containers may write one log (a stack)
 
     @property
     @abstractmethod
@@ -57,8 +59,14 @@ class ManagedServer(ABC):
             return ""
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
 
-    def _follow_log(self, chunks: Iterable[bytes]) -> None:
-        """Copy the server's output to its log file as it comes, secrets masked, in a daemon thread."""
+    def _follow_log(self, chunks: Iterable[bytes], prefix: str = "") -> None:
+        """Copy the server's output to its log file as it comes, secrets masked, in a daemon thread;
+        `prefix` tells apart the containers of a stack that share one log."""
+
+        def write(out: TextIO, lines: list[str]) -> None:
+            with self._log_lock:
+                out.writelines(prefix + self.redact(line) + "\n" for line in lines)
+                out.flush()
 
         def pump() -> None:
             with self.log_path.open("a", encoding="utf-8") as out:
@@ -66,14 +74,17 @@ class ManagedServer(ABC):
                 for chunk in chunks:
                     pending += chunk.decode("utf-8", errors="replace")
                     *lines, pending = pending.split("\n")
-                    for line in lines:
-                        out.write(self.redact(line) + "\n")
-                    out.flush()
+                    write(out, lines)
                 if pending:
-                    out.write(self.redact(pending) + "\n")
+                    write(out, [pending])
 
-        self._log_thread = threading.Thread(target=pump, name=f"log-{self.variant.name}", daemon=True)
-        self._log_thread.start()
+        thread = threading.Thread(target=pump, name=f"log-{self.variant.name}{prefix}", daemon=True)
+        self._log_threads.append(thread)
+        thread.start()
+
+    def readiness(self) -> WaitStrategy:
+        """What ready means: /health and the served name listed (a stack adds its replicas)."""
+        return server_ready(self.variant.container.health_path, self.variant.serve.served_model_name)
 
     @property
     def container_id(self) -> str | None:
@@ -91,9 +102,10 @@ class ManagedServer(ABC):
         started = time.monotonic()
         try:
             self._start()
-            health = HttpWait(self.variant.container.health_path)
-            wait = AllOf(health, ModelListedWait(self.variant.serve.served_model_name))
-            self.health_seen = health.seen
+            wait = self.readiness()
+            health = [w for w in (wait.strategies if isinstance(wait, AllOf) else (wait,)) if isinstance(w, HttpWait)]
+            if health:
+                self.health_seen = health[0].seen
             wait.with_startup_timeout(max(0.0, self.startup_timeout - (time.monotonic() - started)))
             wait.wait_until_ready(self)
         except BaseException:
@@ -105,5 +117,5 @@ class ManagedServer(ABC):
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         self._stop()
-        if self._log_thread is not None:
-            self._log_thread.join(timeout=5)
+        for thread in self._log_threads:
+            thread.join(timeout=5)

@@ -23,6 +23,10 @@ class Table:
     def _name(self, key: str) -> str:
         return f"{self.prefix}.{key}" if self.prefix else key
 
+    def qualified(self, key: str) -> str:
+        """The field's full name as errors show it (`stack.gateway.image`)."""
+        return self._name(key)
+
     def get(self, key: str, kind: type[T], default: T) -> T:
         if key not in self.data:
             return default

@@ -61,6 +61,8 @@ class BuildSpec:
     base: BaseImageSpec | None = None
     wheelhouse: WheelhouseSpec | None = None
     image: str | None = None  # a prebuilt image reference instead of a Dockerfile build
+    context: str = "."  # the build context, relative to the variant folder
+    variant: str | None = None  # the image is the one this sibling variant builds (shared, never copied)
 
 
 @dataclass(frozen=True)
@@ -181,6 +183,17 @@ class Probe:
 
 
 @dataclass(frozen=True)
+class StackSpec:
+    """[stack]: the server as several containers (seed 003): `replicas` serving containers on a network of
+    their own, behind an nginx gateway that is the only container with a published port."""
+
+    replicas: int = 1
+    offline: bool = True  # the serving network is `internal`: no published port, no route out
+    gateway: BuildSpec = field(default_factory=BuildSpec)  # [stack.gateway]: an nginx image, built or given
+    gateway_port: int = 80  # where nginx listens inside its container
+
+
+@dataclass(frozen=True)
 class Variant:
     name: str
     folder: Path
@@ -197,6 +210,7 @@ class Variant:
     known_issues: tuple[KnownIssue, ...] = ()
     probes: tuple[Probe, ...] = ()  # [[probes]]: known-answer checks of the multimodal suite
     load: LoadSpec = field(default_factory=LoadSpec)  # [load], [load.slo]: load-test defaults and SLOs
+    stack: StackSpec | None = None  # [stack]: replicas behind a gateway instead of one container
 
     @property
     def spec_path(self) -> Path:
@@ -247,7 +261,7 @@ def parse_spec(path: Path) -> Variant:
         raise SpecError(path, "<syntax>", f"not valid TOML: {exc}") from None
     root = Table(path, "", raw)
     root.check_known(["description", "build", "serve", "env", "secret_env", "mounts", "gpu", "container",
-                      "capabilities", "process", "known_issues", "probes", "load"])
+                      "capabilities", "process", "known_issues", "probes", "load", "stack"])
     serve = root.table("serve")
     if serve is None:
         raise SpecError(path, "serve", "is required (at least serve.model and serve.served_model_name)")
@@ -267,23 +281,52 @@ def parse_spec(path: Path) -> Variant:
         known_issues=_known_issues(path, raw.get("known_issues", [])),
         probes=_probes(path, raw.get("probes", [])),
         load=parse_load(root.table("load")),
+        stack=_stack(root.table("stack")),
     )
 
 
 def _build(t: Table | None) -> BuildSpec:
     if t is None:
         return BuildSpec()
-    t.check_known(["dockerfile", "repository", "args", "base", "wheelhouse", "image"])
+    t.check_known(allowed(BuildSpec))
     base = t.table("base")
     wheels = t.table("wheelhouse")
+    sources = [k for k in ("image", "variant") if k in t.data]
+    if len(sources) > 1 or (sources == ["variant"] and ("dockerfile" in t.data or base or wheels)):
+        raise SpecError(t.path, t.qualified(sources[-1]), "give one of dockerfile, image or variant")
+    context = t.get("context", str, ".")
+    if Path(context).is_absolute() or ".." in Path(context).parts:
+        raise SpecError(t.path, t.qualified("context"), f"must be a folder inside the variant folder, got '{context}'")
     return BuildSpec(
-        dockerfile=t.get("dockerfile", str, "Dockerfile"),
+        # an image without a dockerfile is used as it is; a folder's own Dockerfile must not shadow it
+        dockerfile=t.get("dockerfile", str, "" if "image" in t.data else "Dockerfile"),
         repository=t.get("repository", str, ""),
         args=t.mapping("args"),
         base=_base(base) if base else None,
         wheelhouse=_wheelhouse(wheels) if wheels else None,
         image=t.get("image", str, None),  # type: ignore[arg-type]
+        context=context,
+        variant=t.get("variant", str, None),  # type: ignore[arg-type]
     )
+
+
+def _stack(t: Table | None) -> StackSpec | None:
+    if t is None:
+        return None
+    t.check_known(allowed(StackSpec))
+    replicas = t.get("replicas", int, 1)
+    if replicas < 1:
+        raise SpecError(t.path, "stack.replicas", f"must be at least 1, got {replicas}")
+    port = t.get("gateway_port", int, 80)
+    if not 0 < port < 65536:
+        raise SpecError(t.path, "stack.gateway_port", f"must be a TCP port (1-65535), got {port}")
+    gateway = t.table("gateway")
+    if gateway is None:
+        raise SpecError(t.path, "stack.gateway", "is required: an nginx image (image = ...) or its Dockerfile")
+    spec = _build(gateway)
+    if spec.variant:
+        raise SpecError(t.path, "stack.gateway.variant", "the gateway is an nginx image: give image or dockerfile")
+    return StackSpec(replicas=replicas, offline=t.get("offline", bool, True), gateway=spec, gateway_port=port)
 
 
 def _base(t: Table) -> BaseImageSpec:

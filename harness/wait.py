@@ -153,6 +153,17 @@ class AllOf(WaitStrategy):
         return None
 
 
+class ConditionWait(WaitStrategy):
+    """Ready when `check()` returns None; for what is not asked over the target's HTTP port (e.g. the
+    replicas of a stack, seen from inside their containers)."""
+
+    def __init__(self, check: Callable[[], str | None]) -> None:
+        self.check = check
+
+    def not_ready_reason(self, http: httpx.Client) -> str | None:
+        return self.check()
+
+
 def server_ready(health_path: str, model: str) -> AllOf:
     return AllOf(HttpWait(health_path), ModelListedWait(model))
 

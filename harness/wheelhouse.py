@@ -30,13 +30,19 @@ def _dist_name(wheel: str) -> str:
     return re.sub(r"[-_.]+", "-", wheel.split("-", 1)[0]).lower()
 
 
-def ensure_wheelhouse(spec: WheelhouseSpec, folder: Path, progress: Progress) -> Path:
-    """The cached wheelhouse for this spec; downloaded first if it is not complete yet."""
+def wheelhouse_key(spec: WheelhouseSpec, folder: Path) -> str:
+    """The wheelhouse's cache name: what it holds is fixed by the requirements and the target platform."""
     requirements = folder / spec.requirements
     if not requirements.is_file():
         raise SpecError(folder / "variant.toml", "build.wheelhouse.requirements",
                         f"file '{spec.requirements}' does not exist in {folder}")
-    key = digest(requirements.read_text(), spec.python_version, spec.glibc, sorted(spec.exclude))
+    return digest(requirements.read_text(), spec.python_version, spec.glibc, sorted(spec.exclude))
+
+
+def ensure_wheelhouse(spec: WheelhouseSpec, folder: Path, progress: Progress) -> Path:
+    """The cached wheelhouse for this spec; downloaded first if it is not complete yet."""
+    key = wheelhouse_key(spec, folder)
+    requirements = folder / spec.requirements
     target = cache_dir() / "wheelhouse" / key
     if (target / COMPLETE).exists():
         return target

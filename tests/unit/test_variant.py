@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.build import gateway_recipe, image_source, recipe_of
 from harness.errors import SpecError, UnknownVariant, UsageError
 from harness.variant import Capabilities, load_variant, parse_spec, variant_names
 
@@ -130,7 +131,11 @@ def test_every_shipped_variant_parses() -> None:
     for name in names:
         variant = load_variant(REPO_IMAGES, name)
         process_only = variant.process.args is not None
-        assert (variant.folder / variant.build.dockerfile).is_file() or variant.build.image or process_only
+        recipe = recipe_of(image_source(variant))  # build.variant: the sibling's image
+        assert recipe.dockerfile_path.is_file() or recipe.prebuilt or process_only, name
+        if variant.stack is not None:
+            gateway = gateway_recipe(variant)
+            assert gateway.dockerfile_path.is_file() or gateway.prebuilt, name
 
 
 def test_readme_example_spec_is_valid(tmp_path: Path) -> None:
