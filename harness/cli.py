@@ -101,6 +101,7 @@ def _cmd_load(args: argparse.Namespace) -> int:
                               metadata={"image": recorder.run.get("image")})
     finally:
         close()
+        recorder.finish()
     load_cli.print_summary(report)
     if not report.valid:
         return 3

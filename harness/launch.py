@@ -21,12 +21,14 @@ from harness.build import build_variant
 from harness.endpoint import Endpoint
 from harness.engine import connect
 from harness.errors import UsageError
+from harness.history import environment
 from harness.progress import Progress
 from harness.reaper import reap
 from harness.results import RunRecorder
 from harness.runtime_docker import DockerServer
 from harness.runtime_process import ProcessServer
 from harness.runtime_remote import connect_remote
+from harness.served import served_facts
 from harness.variant import Capabilities, Variant, load_variant
 
 Runtime = Literal["docker", "process"]
@@ -111,10 +113,12 @@ def launch(options: TargetOptions, recorder: RunRecorder, progress: Progress) ->
     capabilities = (Capabilities.parse(options.capabilities) if options.capabilities
                     else variant.capabilities if variant else Capabilities())
     api_key = options.resolved_api_key(variant)
+    recorder.update(environment=environment(options.images_dir, variant.gpu.vendor if variant else None))
     if options.base_url:
         endpoint = connect_remote(options.base_url, model=options.model, api_key=api_key,
                                   capabilities=capabilities, variant=variant)
-        recorder.update(runtime="remote", base_url=endpoint.base_url, model=endpoint.model)
+        recorder.update(runtime="remote", base_url=endpoint.base_url, model=endpoint.model,
+                        served=served_facts(endpoint))
         yield endpoint
         return
     assert variant is not None, "check() guarantees --image or --base-url"
@@ -136,7 +140,8 @@ def launch(options: TargetOptions, recorder: RunRecorder, progress: Progress) ->
     progress.note(f"booting {variant.name} ({options.runtime}); waiting for {variant.container.health_path} "
                   f"and /v1/models to list '{variant.serve.served_model_name}'")
     with server as endpoint:
-        recorder.update(ready_seconds=round(server.ready_seconds or 0.0, 2), base_url=endpoint.base_url)
+        recorder.update(ready_seconds=round(server.ready_seconds or 0.0, 2), base_url=endpoint.base_url,
+                        served=served_facts(endpoint))
         progress.note(f"{variant.name} ready at {endpoint.base_url} after {server.ready_seconds:.1f}s")
         if capabilities != variant.capabilities:
             endpoint = replace(endpoint, capabilities=capabilities)

@@ -20,6 +20,7 @@ import pytest
 
 from harness.endpoint import Endpoint
 from harness.errors import HarnessError, UsageError
+from harness.history import verdict
 from harness.image_server import MediaServer, serve_address
 from harness.launch import RUNTIMES, TargetOptions, launch, terminate_as_interrupt
 from harness.progress import LogProgress
@@ -169,7 +170,7 @@ class HarnessSession:
         if self.recorder is None or (report.when != "call" and report.outcome == "passed"):
             return
         record = {"test": report.nodeid, "phase": report.when, "outcome": report.outcome,
-                  "seconds": round(report.duration, 4)}
+                  "seconds": round(report.duration, 4), "verdict": verdict(report)}
         if report.failed or report.skipped:
             record["detail"] = (report.longreprtext or "").strip().splitlines()[-1:] if report.longrepr else []
         if report.user_properties:  # what a check found worth reporting, e.g. the server's error shape
@@ -197,7 +198,7 @@ class HarnessSession:
         finally:
             self._endpoint = None
             if self.recorder is not None:
-                self.recorder.update(finished=True)
+                self.recorder.finish()
 
 
 # --- fixtures ---------------------------------------------------------------------------------------
