@@ -108,6 +108,12 @@ def _cmd_load(args: argparse.Namespace) -> int:
     return 1 if report.slo_failures else 0
 
 
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from harness.compare import cli as compare_cli
+
+    return compare_cli.run(args, args.reports_dir)
+
+
 def _cmd_reap(args: argparse.Namespace) -> int:
     removed = reap(connect(), everything=args.all)
     for line in removed:
@@ -142,6 +148,12 @@ def parser() -> argparse.ArgumentParser:
 
     add_arguments(load)
     load.set_defaults(func=_cmd_load)
+    compare = sub.add_parser("compare", help="compare two runs (or sets of runs): speed and behaviour; exit 1 on a "
+                                             "significant regression")
+    from harness.compare.cli import add_arguments as compare_arguments
+
+    compare_arguments(compare)
+    compare.set_defaults(func=_cmd_compare)
     return p
 
 
