@@ -114,6 +114,12 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     return compare_cli.run(args, args.reports_dir)
 
 
+def _cmd_gate(args: argparse.Namespace) -> int:
+    from harness import gate
+
+    return gate.run(args, args.images_dir, args.reports_dir, console)
+
+
 def _cmd_reap(args: argparse.Namespace) -> int:
     removed = reap(connect(), everything=args.all)
     for line in removed:
@@ -154,6 +160,12 @@ def parser() -> argparse.ArgumentParser:
 
     compare_arguments(compare)
     compare.set_defaults(func=_cmd_compare)
+    gate = sub.add_parser("gate", help="the vLLM bump gate: build NAME at two vLLM versions, run suites + load "
+                                       "interleaved (A B A B), compare; exit 1 on a regression")
+    from harness.gate import add_arguments as gate_arguments
+
+    gate_arguments(gate)
+    gate.set_defaults(func=_cmd_gate)
     return p
 
 

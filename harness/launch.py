@@ -51,6 +51,8 @@ class TargetOptions:
     # extra server env, e.g. VLLM_ENABLE_V1_MULTIPROCESSING=0 for the multimodal suite's second boot;
     # a server launched with it gets its own container name, so it can run beside the first
     extra_env: tuple[tuple[str, str], ...] = ()
+    # build args over the variant's own, e.g. (("VLLM_VERSION", "v0.15.0"),) for the bump gate's candidate
+    build_args: tuple[tuple[str, str], ...] = ()
 
     @property
     def has_target(self) -> bool:
@@ -124,6 +126,9 @@ def launch(options: TargetOptions, recorder: RunRecorder, progress: Progress) ->
     assert variant is not None, "check() guarantees --image or --base-url"
     if options.extra_env:
         variant = replace(variant, env={**variant.env, **dict(options.extra_env)})
+    if options.build_args:
+        args = {**variant.build.args, **dict(options.build_args)}
+        variant = replace(variant, build=replace(variant.build, args=args))
     recorder.update(variant=variant.name, runtime=options.runtime, model=variant.serve.served_model_name)
     if options.runtime == "process":
         server: ProcessServer | DockerServer = ProcessServer(

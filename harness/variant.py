@@ -8,6 +8,7 @@ typo cannot silently fall back to a default.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,6 +62,13 @@ class BuildSpec:
     base: BaseImageSpec | None = None
     wheelhouse: WheelhouseSpec | None = None
     image: str | None = None  # a prebuilt image reference instead of a Dockerfile build
+    # the build arg that carries the vLLM version (`vllm-harness gate` builds the variant at two values);
+    # its current value is build.args[vllm_version_arg]
+    vllm_version_arg: str | None = None
+
+    @property
+    def vllm_version(self) -> str | None:
+        return self.args.get(self.vllm_version_arg) if self.vllm_version_arg else None
 
 
 @dataclass(frozen=True)
@@ -273,16 +281,25 @@ def parse_spec(path: Path) -> Variant:
 def _build(t: Table | None) -> BuildSpec:
     if t is None:
         return BuildSpec()
-    t.check_known(["dockerfile", "repository", "args", "base", "wheelhouse", "image"])
+    t.check_known(["dockerfile", "repository", "args", "base", "wheelhouse", "image", "vllm_version_arg"])
     base = t.table("base")
     wheels = t.table("wheelhouse")
+    args = t.mapping("args")
+    version_arg = t.get("vllm_version_arg", str, None)  # type: ignore[arg-type]
+    if version_arg is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", version_arg):
+        raise SpecError(t.path, "build.vllm_version_arg", f"must be a build arg name like VLLM_VERSION, got "
+                                                          f"'{version_arg}'")
+    if version_arg is not None and version_arg not in args:
+        raise SpecError(t.path, "build.vllm_version_arg", f"names '{version_arg}', so build.args must give the "
+                                                          f"current version, e.g. {version_arg} = \"v0.14.1\"")
     return BuildSpec(
         dockerfile=t.get("dockerfile", str, "Dockerfile"),
         repository=t.get("repository", str, ""),
-        args=t.mapping("args"),
+        args=args,
         base=_base(base) if base else None,
         wheelhouse=_wheelhouse(wheels) if wheels else None,
         image=t.get("image", str, None),  # type: ignore[arg-type]
+        vllm_version_arg=version_arg,
     )
 
 

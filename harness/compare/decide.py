@@ -157,10 +157,10 @@ def _decide(rule: MetricRule, base: float, cand: float, p: float | None, alpha: 
         return False, False
     change = (cand - base) / base if base else (math.inf if cand > base else -math.inf if cand < base else 0.0)
     if rule.bad == "change":
-        return abs(change) > rule.threshold and (not tested or (p is not None and p < alpha)), False
+        return abs(change) > rule.threshold and (not tested or (p is not None and p <= alpha)), False
     worse = change > rule.threshold if rule.bad == "up" else change < -rule.threshold
     better = change < -rule.threshold if rule.bad == "up" else change > rule.threshold
-    significant = not tested or (p is not None and p < alpha)
+    significant = not tested or (p is not None and p <= alpha)
     return worse and significant, better
 
 

@@ -61,7 +61,7 @@ def markdown(c: Comparison, title: str = "vllm-harness compare") -> str:
         lines += [f"| `{v.test}` | {v.baseline} | {v.candidate} | {'❌ ' if v.regression else ''}{v.kind} |"
                   for v in others]
         lines.append("")
-    elif c.baseline.verdicts and c.candidate.verdicts:
+    elif c.baseline.verdicts and c.candidate.verdicts and not c.verdicts:
         lines += [f"Test verdicts: no change ({len(c.candidate.verdicts[0])} tests).", ""]
     if c.greedy:
         changed = [g for g in c.greedy if g.changed]
