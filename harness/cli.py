@@ -120,6 +120,12 @@ def _cmd_gate(args: argparse.Namespace) -> int:
     return gate.run(args, args.images_dir, args.reports_dir, console)
 
 
+def _cmd_nightly(args: argparse.Namespace) -> int:
+    from harness import nightly
+
+    return nightly.run(args, args.images_dir, args.reports_dir, console)
+
+
 def _cmd_reap(args: argparse.Namespace) -> int:
     removed = reap(connect(), everything=args.all)
     for line in removed:
@@ -166,6 +172,12 @@ def parser() -> argparse.ArgumentParser:
 
     gate_arguments(gate)
     gate.set_defaults(func=_cmd_gate)
+    nightly = sub.add_parser("nightly", help="run the suites on every variant (or --image ...), append to the "
+                                             "history, render the trend page; exit 1 on a confirmed regression")
+    from harness.nightly import add_arguments as nightly_arguments
+
+    nightly_arguments(nightly)
+    nightly.set_defaults(func=_cmd_nightly)
     return p
 
 
