@@ -2,22 +2,22 @@
 
 The variant declares which build arg carries its vLLM version (`[build] vllm_version_arg`, whose current
 value is in `build.args`; its Dockerfile uses it, e.g. `FROM vllm/vllm-openai:${VLLM_VERSION}`). The gate
-builds the variant at both values, then runs rounds interleaved on the same host — A B A B ... — each one a
-fresh boot running the suites (pytest against the booted server) and a load run. A is compared with B;
+runs rounds interleaved on the same host — A B A B ... — each one pytest session with `--build-arg`
+(built once per version, then cached), a fresh boot, the suites and the load suite (the variant's [load]
+table); the multimodal process-boundary differential boots its second server as usual. A is compared with B;
 A's first round against its others gives the noise floor, and a change no larger than it is not called a
 regression. Output: gate.md (for a PR comment) and gate.html in reports/gate/<time>-NAME/.
 
     reports/gate/<time>-NAME/
-        A/runs/<run>/   one suite run per round of the current version, with load-gate/ inside
+        A/runs/<run>/   one pytest run per round of the current version (load-chat/ etc. inside)
         B/runs/<run>/   the same for the candidate
-        boots/          build and server logs of every boot
-        gate.md, gate.html, noise.md
+        A/pytest-N.log, A/junit-N.xml, ...
+        gate.md, gate.html, noise/
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import subprocess
@@ -32,11 +32,6 @@ from harness.compare.cli import thresholds_from, write
 from harness.compare.decide import Comparison, compare
 from harness.compare.runs import discover, load_side
 from harness.errors import HarnessError, UsageError
-from harness.launch import TargetOptions, launch
-from harness.load import cli as load_cli
-from harness.load.runner import run_load
-from harness.progress import LogProgress
-from harness.results import RunRecorder
 from harness.variant import Variant, load_variant
 
 SIDES = ("A", "B")
@@ -50,10 +45,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rounds", type=int, default=3, help="boots per side, interleaved A B A B (>= 2; default 3)")
     p.add_argument("--suites", action="append", default=None, metavar="PATH",
                    help="suite files or folders for pytest (repeatable; default: suites/)")
-    p.add_argument("-m", dest="markexpr", default="not load", help="pytest -m expression (default: 'not load')")
-    p.add_argument("--requests", type=int, default=None, help="load requests per level (default: the [load] table)")
-    p.add_argument("--concurrency", type=load_cli._list(int), default=None, help="load levels, e.g. 1,4")
-    p.add_argument("--no-load", action="store_true", help="suites only")
+    p.add_argument("-m", dest="markexpr", default=None,
+                   help="pytest -m expression (default: every test, the load suite included)")
+    p.add_argument("--no-load", action="store_true", help="leave the load suite out (-m 'not load')")
     p.add_argument("--thresholds", type=Path, default=None, help="compare thresholds, TOML (see `compare`)")
 
 
@@ -86,8 +80,8 @@ def run(args: argparse.Namespace, images_dir: Path, reports_dir: Path, console: 
     console.print(f"gate {variant.name}: {arg} {refs['A']} (A) → {refs['B']} (B), {args.rounds} rounds → {gate_dir}")
     for round_no in range(1, args.rounds + 1):
         for side in SIDES:
-            run_dir = _one_round(args, images_dir, gate_dir, variant, side, round_no, ((arg, refs[side]),),
-                                 suites, console)
+            run_dir = _one_round(args, images_dir, gate_dir, variant, side, round_no, (arg, refs[side]), suites,
+                                 console)
             history.append(reports_dir, {**history.run_record(run_dir), "tag": f"gate:{side}"})
     a_runs = discover([str(gate_dir / "A")])
     noise = compare(load_side("A1", [str(a_runs[0])]), load_side("A2+", [str(p) for p in a_runs[1:]]), thresholds)
@@ -118,45 +112,23 @@ def _noise_lines(noise: Comparison) -> str:
 
 
 def _one_round(args: argparse.Namespace, images_dir: Path, gate_dir: Path, variant: Variant, side: str,
-               round_no: int, build_args: tuple[tuple[str, str], ...], suites: list[str], console: Console) -> Path:
-    """Boot one side, run the suites and the load against it; returns the suite run's folder."""
-    options = TargetOptions(images_dir=images_dir, reports_dir=gate_dir / "boots", image=variant.name,
-                            build_args=build_args)
-    recorder = RunRecorder(gate_dir / "boots", f"{variant.name}-{side}{round_no}")
-    progress = LogProgress(recorder.dir / "build.log", show=lambda line: console.print(line, markup=False))
+               round_no: int, build_arg: tuple[str, str], suites: list[str], console: Console) -> Path:
+    """One pytest session that builds (cached after round 1), boots and tests one side, the load suite
+    included; returns its run folder."""
     side_dir = gate_dir / side
-    try:
-        with launch(options, recorder, progress) as endpoint:
-            console.print(f"round {round_no} {side}: suites against {endpoint.base_url}")
-            before = set((side_dir / "runs").glob("*")) if (side_dir / "runs").exists() else set()
-            command = [sys.executable, "-m", "pytest", *suites, "--base-url", endpoint.base_url, "--image",
-                       variant.name, "--images-dir", str(images_dir), "--reports-dir", str(side_dir),
-                       "-m", args.markexpr, "-q", "-p", "no:cacheprovider",
-                       f"--junitxml={side_dir / f'junit-{round_no}.xml'}"]
-            done = subprocess.run(command, capture_output=True, text=True, timeout=3600)
-            (recorder.dir / "pytest.log").write_text(done.stdout + done.stderr)
-            if done.returncode not in (0, 1):  # 2+: pytest itself could not run the suites
-                raise HarnessError(f"pytest could not run the suites (exit {done.returncode}); see "
-                                   f"{recorder.dir / 'pytest.log'}: {(done.stdout + done.stderr).strip()[-300:]}")
-            (run_dir,) = set((side_dir / "runs").glob("*")) - before
-            if not args.no_load:
-                spec = variant.load
-                namespace = argparse.Namespace(
-                    duration=None, requests=args.requests, concurrency=args.concurrency, rate=None, kinds=None,
-                    burstiness=None, ramp_up=0.0, input_len=None, output_len=None, no_ignore_eos=False,
-                    warmup=None, workers=0, seed=0)
-                config = load_cli.config_from(namespace, endpoint.base_url, endpoint.model, spec, variant.name)
-                console.print(f"round {round_no} {side}: load {', '.join(lv for lv, _, _ in config.levels())}")
-                run_load(endpoint, config, run_dir / "load-gate", console=console)
-    finally:
-        progress.close()
-        recorder.update(finished=True)
-    # what the boot knew (image, start-up time) belongs with what the suites and the load found
-    run_file = run_dir / "run.json"
-    merged = {**json.loads(run_file.read_text()), "image": recorder.run.get("image"),
-              "ready_seconds": recorder.run.get("ready_seconds"),
-              "gate": {"side": side, "round": round_no, "build_args": dict(build_args)}}
-    tmp = run_file.with_suffix(".tmp")
-    tmp.write_text(json.dumps(merged, indent=2, default=str))
-    os.replace(tmp, run_file)
+    before = set((side_dir / "runs").glob("*")) if (side_dir / "runs").exists() else set()
+    markexpr = args.markexpr or ("not load" if args.no_load else "load or not load")
+    command = [sys.executable, "-m", "pytest", *suites, "--image", variant.name, "--images-dir", str(images_dir),
+               "--build-arg", f"{build_arg[0]}={build_arg[1]}", "--reports-dir", str(side_dir), "-m", markexpr,
+               "-q", "-p", "no:cacheprovider", f"--junitxml={side_dir / f'junit-{round_no}.xml'}"]
+    console.print(f"round {round_no} {side} ({build_arg[0]}={build_arg[1]}): pytest {' '.join(suites)} -m '{markexpr}'")
+    side_dir.mkdir(parents=True, exist_ok=True)
+    with (side_dir / f"pytest-{round_no}.log").open("w") as log:
+        done = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, timeout=6 * 3600)
+    new = set((side_dir / "runs").glob("*")) - before if (side_dir / "runs").exists() else set()
+    if done.returncode not in (0, 1) or len(new) != 1:  # 2+: pytest itself could not run the suites
+        tail = (side_dir / f"pytest-{round_no}.log").read_text(errors="replace").strip()[-400:]
+        raise HarnessError(f"pytest could not run the suites on {side} (exit {done.returncode}); see "
+                           f"{side_dir / f'pytest-{round_no}.log'}: {tail}")
+    (run_dir,) = new
     return run_dir

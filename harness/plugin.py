@@ -37,6 +37,13 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _build_arg(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise ValueError(text)
+    return key.strip(), value
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("vllm-harness", "vllm-image-harness: which server the suites test")
     group.addoption("--image", default=os.environ.get("VLLM_HARNESS_IMAGE"), metavar="NAME",
@@ -53,6 +60,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--images-dir", type=Path, default=None, help="the variant folders (default ./images)")
     group.addoption("--reports-dir", type=Path, default=Path("reports"), help="where runs are written (./reports)")
     group.addoption("--rebuild", action="store_true", help="rebuild the image even if its content is unchanged")
+    group.addoption("--build-arg", type=_build_arg, action="append", default=[], metavar="KEY=VALUE",
+                    help="a build arg over the variant's build.args, e.g. VLLM_VERSION=v0.15.0 (repeatable)")
     group.addoption("--startup-timeout", type=_positive_float, default=None, metavar="SECONDS",
                     help="override the variant's container.startup_timeout")
     group.addoption("--image-host", default=os.environ.get("VLLM_HARNESS_IMAGE_HOST"), metavar="HOST",
@@ -70,7 +79,7 @@ def pytest_configure(config: pytest.Config) -> None:
         image=config.getoption("image"), base_url=config.getoption("base_url"), model=config.getoption("model"),
         api_key=config.getoption("api_key"), capabilities=config.getoption("capabilities"),
         runtime=config.getoption("runtime"), rebuild=config.getoption("rebuild"),
-        startup_timeout=config.getoption("startup_timeout"))
+        startup_timeout=config.getoption("startup_timeout"), build_args=tuple(config.getoption("build_arg")))
     try:
         options.check()
     except HarnessError as exc:

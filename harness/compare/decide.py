@@ -132,6 +132,9 @@ def compare(baseline: Side, candidate: Side, thresholds: Thresholds | None = Non
             found = _run_metric(baseline, candidate, rule, thresholds.alpha)
             if found is not None:
                 result.metrics.append(found)
+    for side in (baseline, candidate):
+        result.notes += [f"⚠️ {side.label}: load run invalid, its latencies include the client's own delay: {why}"
+                         for why in side.invalid]
     result.verdicts = verdict_changes(baseline.verdicts, candidate.verdicts)
     if baseline.greedy and candidate.greedy:
         result.greedy = greedy_diffs(baseline.greedy, candidate.greedy)
@@ -230,11 +233,13 @@ def verdict_changes(baseline: list[dict[str, str]], candidate: list[dict[str, st
             kind = "added" if b is None else "removed"
         elif "xpassed" in c and "xpassed" not in b:
             kind = "known issue fixed"
+        elif len(b) > 1:  # the baseline itself varied: no change of the candidate's is news
+            kind = "flaky"
         elif c & FAILING and not b & FAILING:
             kind = "new failure"
         elif b & FAILING and c == {"passed"}:
             kind = "fixed"
-        elif len(c) > 1 or len(b) > 1:
+        elif len(c) > 1:
             kind = "flaky"
         else:
             kind = "changed"

@@ -35,6 +35,7 @@ class Side:
     verdicts: list[dict[str, str]] = field(default_factory=list)  # one per suite run
     greedy: dict[str, dict[str, Any]] | None = None  # the first run's fixed-corpus answers, by image label
     facts: dict[str, Any] = field(default_factory=dict)  # identity of the first run: vLLM version, image
+    invalid: list[str] = field(default_factory=list)  # load runs whose client judged itself saturated
 
     @property
     def levels(self) -> list[str]:
@@ -86,6 +87,8 @@ def _read_run(side: Side, run_dir: Path) -> None:
         served = {"vllm_version": meta.get("vllm_version"), **{k: v for k, v in served.items() if v is not None}}
         image = image or meta.get("image") or {}
         peaks.append((meta.get("telemetry") or {}).get("peak_gpu_memory_bytes"))
+        if results.get("valid") is False:  # kept (the noise floor sees it too), but said
+            side.invalid.append(f"{run_dir.name}/{prefix or '.'}: {(results.get('invalid_reasons') or ['?'])[0]}")
         if (folder / REQUESTS).exists():
             _read_requests(side, prefix, folder)
     if not side.facts:

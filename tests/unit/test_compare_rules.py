@@ -90,6 +90,11 @@ def test_verdict_changes() -> None:
     kinds = {v.test: v.kind for v in verdict_changes(base, cand)}
     assert kinds == {"t_pass": "new failure", "t_known": "known issue fixed", "t_broken": "fixed",
                      "t_gone": "removed", "t_new": "added"}
+    # over repeated runs: a baseline that already varied makes no candidate change news
+    varied = verdict_changes([{"t": "passed"}, {"t": "failed"}], [{"t": "failed"}, {"t": "failed"}])
+    assert [v.kind for v in varied] == ["flaky"] and not varied[0].regression
+    new = verdict_changes([{"t": "passed"}, {"t": "passed"}], [{"t": "passed"}, {"t": "failed"}])
+    assert [v.kind for v in new] == ["new failure"] and new[0].regression
 
 
 def test_greedy_diffs() -> None:
