@@ -8,6 +8,7 @@ whatever it started at the end of the session (also on Ctrl-C, SIGTERM and failu
 
 from __future__ import annotations
 
+import argparse
 import fnmatch
 import os
 from collections.abc import Generator, Iterator
@@ -40,7 +41,7 @@ def _positive_float(text: str) -> float:
 def _build_arg(text: str) -> tuple[str, str]:
     key, sep, value = text.partition("=")
     if not sep or not key.strip():
-        raise ValueError(text)
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE (e.g. VLLM_VERSION=v0.15.0), got '{text}'")
     return key.strip(), value
 
 

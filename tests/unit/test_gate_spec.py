@@ -47,3 +47,14 @@ def test_undeclared_or_unused_arg_is_refused_by_the_gate(tmp_path: Path) -> None
     declared = '[build]\nvllm_version_arg = "VLLM_VERSION"\n[build.args]\nVLLM_VERSION = "v1"\n'
     with pytest.raises(UsageError, match="has no `ARG VLLM_VERSION`"):
         version_arg(parse_spec(spec(tmp_path, declared, dockerfile="FROM x:latest\n")))
+
+
+def test_bad_build_arg_option_is_one_line() -> None:
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parents[2]
+    done = subprocess.run([sys.executable, "-m", "pytest", "suites/test_preflight.py", "--image", "cpu-tiny",
+                           "--build-arg", "nope", "-p", "no:cacheprovider"], cwd=repo, capture_output=True, text=True)
+    assert done.returncode == 4  # pytest's usage error
+    assert "--build-arg: expected KEY=VALUE" in done.stderr and "Traceback" not in done.stderr
