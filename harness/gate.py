@@ -121,7 +121,8 @@ def _one_round(args: argparse.Namespace, images_dir: Path, gate_dir: Path, varia
     command = [sys.executable, "-m", "pytest", *suites, "--image", variant.name, "--images-dir", str(images_dir),
                "--build-arg", f"{build_arg[0]}={build_arg[1]}", "--reports-dir", str(side_dir), "-m", markexpr,
                "-q", "-p", "no:cacheprovider", f"--junitxml={side_dir / f'junit-{round_no}.xml'}"]
-    console.print(f"round {round_no} {side} ({build_arg[0]}={build_arg[1]}): pytest {' '.join(suites)} -m '{markexpr}'")
+    console.print(f"round {round_no} {side} ({build_arg[0]}={build_arg[1]}): pytest {' '.join(suites)} -m "
+                  f"'{markexpr}' (log: {side_dir / f'pytest-{round_no}.log'})", markup=False)
     side_dir.mkdir(parents=True, exist_ok=True)
     with (side_dir / f"pytest-{round_no}.log").open("w") as log:
         done = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, timeout=6 * 3600)

@@ -32,7 +32,8 @@ def harness_cli(*args: str) -> subprocess.CompletedProcess[str]:
 def load_run(reports: Path, url: str) -> Path:
     before = set((reports / "runs").glob("*")) if (reports / "runs").exists() else set()
     done = harness_cli("--reports-dir", str(reports), "load", "--base-url", url, "--model", "timed", *LOAD)
-    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    # 3: the client judged itself delayed by this busy host; the run is kept and compare says so
+    assert done.returncode in (0, 3), done.stdout[-2000:] + done.stderr[-2000:]
     (new,) = set((reports / "runs").glob("*")) - before
     return new
 
