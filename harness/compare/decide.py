@@ -112,6 +112,8 @@ def _fmt(value: float, rule: MetricRule) -> str:
         return f"{value / 1e9:.2f} GB"
     if rule.name == "error_rate":
         return f"{value:.2%}"
+    if rule.unit == "tokens":
+        return f"{value:,.0f} tokens"
     return f"{value:.4g} {rule.unit}".strip()
 
 
