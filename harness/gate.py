@@ -30,6 +30,7 @@ from rich.console import Console
 from harness import history
 from harness.compare.cli import thresholds_from, write
 from harness.compare.decide import Comparison, compare
+from harness.compare.render import page
 from harness.compare.runs import discover, load_side
 from harness.errors import HarnessError, UsageError
 from harness.variant import Variant, load_variant
@@ -93,6 +94,7 @@ def run(args: argparse.Namespace, images_dir: Path, reports_dir: Path, console: 
     for name in ("compare.md", "compare.html"):
         os.replace(gate_dir / name, gate_dir / name.replace("compare", "gate"))
     (gate_dir / "gate.md").write_text(markdown, encoding="utf-8")
+    (gate_dir / "gate.html").write_text(page(result, markdown), encoding="utf-8")
     print(markdown, end="")
     console.print(f"gate report: {gate_dir / 'gate.html'}")
     return 1 if result.regressed else 0

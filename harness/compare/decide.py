@@ -135,6 +135,9 @@ def compare(baseline: Side, candidate: Side, thresholds: Thresholds | None = Non
             if found is not None:
                 result.metrics.append(found)
     for side in (baseline, candidate):
+        result.notes += [f"❌ {side.label}: the server did not start in {side.boot_errors.count(why)} of "
+                         f"{len(side.runs)} run(s), so their tests errored: {why}"
+                         for why in dict.fromkeys(side.boot_errors)]
         result.notes += [f"⚠️ {side.label}: load run invalid, its latencies include the client's own delay: {why}"
                          for why in side.invalid]
     result.verdicts = verdict_changes(baseline.verdicts, candidate.verdicts)

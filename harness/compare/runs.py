@@ -36,6 +36,7 @@ class Side:
     greedy: dict[str, dict[str, Any]] | None = None  # the first run's fixed-corpus answers, by image label
     facts: dict[str, Any] = field(default_factory=dict)  # identity of the first run: vLLM version, image
     invalid: list[str] = field(default_factory=list)  # load runs whose client judged itself saturated
+    boot_errors: list[str] = field(default_factory=list)  # why a run's server never came up (build or boot)
 
     @property
     def levels(self) -> list[str]:
@@ -80,6 +81,8 @@ def _read_run(side: Side, run_dir: Path) -> None:
     run = json.loads((run_dir / "run.json").read_text()) if (run_dir / "run.json").exists() else {}
     served = run.get("served") or {}
     image = run.get("image") or {}
+    if run.get("boot_error"):
+        side.boot_errors.append(str(run["boot_error"])[:300])
     peaks = []
     for prefix, folder in load_results(run_dir):
         results = json.loads((folder / "results.json").read_text())

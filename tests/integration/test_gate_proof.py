@@ -89,6 +89,15 @@ def test_gate_passes_an_unchanged_bump(images: Path, tmp_path: Path) -> None:
     assert "Known issues fixed" not in markdown
 
 
+def test_gate_reports_a_version_that_does_not_build(images: Path, tmp_path: Path) -> None:
+    done = gate(images, tmp_path, "gate", "--to", "9.0.0", "--suites", SUITE, "--rounds", "2", "--no-load")
+    markdown = gate_markdown(tmp_path)
+    print(markdown)
+    assert done.returncode == 1, markdown
+    assert "B 9.0.0: the server did not start in 2 of 2 run(s)" in markdown and "docker build of" in markdown
+    assert "new failure: tests/fixtures/gate-suite/checks_gate.py::test_server_streams_an_answer" in markdown
+
+
 @pytest.mark.parametrize(("args", "expected"), [
     (["gate", "--to", "0.2.0", "--rounds", "1"], "--rounds must be at least 2"),
     (["gate", "--to", "0.2.0", "--suites", "no/such/suite"], "--suites no/such/suite does not exist"),
