@@ -103,6 +103,7 @@ def _cmd_load(args: argparse.Namespace) -> int:
                               metadata={"image": recorder.run.get("image")})
     finally:
         close()
+        recorder.finish()
     load_cli.print_summary(report)
     if report.incident:  # the server under test failed: not the generator's fault
         return 1
@@ -125,6 +126,24 @@ def _cmd_env(args: argparse.Namespace) -> int:
         print(f"{key}={value}")
     console.print(f"wrote {args.output}")
     return 0
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from harness.compare import cli as compare_cli
+
+    return compare_cli.run(args, args.reports_dir)
+
+
+def _cmd_gate(args: argparse.Namespace) -> int:
+    from harness import gate
+
+    return gate.run(args, args.images_dir, args.reports_dir, console)
+
+
+def _cmd_nightly(args: argparse.Namespace) -> int:
+    from harness import nightly
+
+    return nightly.run(args, args.images_dir, args.reports_dir, console)
 
 
 def _cmd_reap(args: argparse.Namespace) -> int:
@@ -169,6 +188,24 @@ def parser() -> argparse.ArgumentParser:
 
     add_arguments(load)
     load.set_defaults(func=_cmd_load)
+    compare = sub.add_parser("compare", help="compare two runs (or sets of runs): speed and behaviour; exit 1 on a "
+                                             "significant regression")
+    from harness.compare.cli import add_arguments as compare_arguments
+
+    compare_arguments(compare)
+    compare.set_defaults(func=_cmd_compare)
+    gate = sub.add_parser("gate", help="the vLLM bump gate: build NAME at two vLLM versions, run suites + load "
+                                       "interleaved (A B A B), compare; exit 1 on a regression")
+    from harness.gate import add_arguments as gate_arguments
+
+    gate_arguments(gate)
+    gate.set_defaults(func=_cmd_gate)
+    nightly = sub.add_parser("nightly", help="run the suites on every variant (or --image ...), append to the "
+                                             "history, render the trend page; exit 1 on a confirmed regression")
+    from harness.nightly import add_arguments as nightly_arguments
+
+    nightly_arguments(nightly)
+    nightly.set_defaults(func=_cmd_nightly)
     return p
 
 

@@ -21,6 +21,7 @@ from harness.build import build_recipe, build_variant, gateway_recipe
 from harness.endpoint import Endpoint
 from harness.engine import connect
 from harness.errors import UsageError
+from harness.history import environment
 from harness.progress import Progress
 from harness.reaper import reap
 from harness.results import RunRecorder
@@ -28,6 +29,7 @@ from harness.runtime_docker import DockerServer
 from harness.runtime_process import ProcessServer
 from harness.runtime_remote import connect_remote
 from harness.runtime_stack import StackServer
+from harness.served import served_facts
 from harness.server import ManagedServer
 from harness.variant import Capabilities, Variant, load_variant
 
@@ -52,6 +54,8 @@ class TargetOptions:
     # extra server env, e.g. VLLM_ENABLE_V1_MULTIPROCESSING=0 for the multimodal suite's second boot;
     # a server launched with it gets its own container name, so it can run beside the first
     extra_env: tuple[tuple[str, str], ...] = ()
+    # build args over the variant's own, e.g. (("VLLM_VERSION", "v0.15.0"),) for the bump gate's candidate
+    build_args: tuple[tuple[str, str], ...] = ()
 
     @property
     def has_target(self) -> bool:
@@ -114,15 +118,20 @@ def launch(options: TargetOptions, recorder: RunRecorder, progress: Progress) ->
     capabilities = (Capabilities.parse(options.capabilities) if options.capabilities
                     else variant.capabilities if variant else Capabilities())
     api_key = options.resolved_api_key(variant)
+    recorder.update(environment=environment(options.images_dir, variant.gpu.vendor if variant else None))
     if options.base_url:
         endpoint = connect_remote(options.base_url, model=options.model, api_key=api_key,
                                   capabilities=capabilities, variant=variant)
-        recorder.update(runtime="remote", base_url=endpoint.base_url, model=endpoint.model)
+        recorder.update(runtime="remote", base_url=endpoint.base_url, model=endpoint.model,
+                        served=served_facts(endpoint))
         yield endpoint
         return
     assert variant is not None, "check() guarantees --image or --base-url"
     if options.extra_env:
         variant = replace(variant, env={**variant.env, **dict(options.extra_env)})
+    if options.build_args:
+        args = {**variant.build.args, **dict(options.build_args)}
+        variant = replace(variant, build=replace(variant.build, args=args))
     recorder.update(variant=variant.name, runtime=options.runtime, model=variant.serve.served_model_name)
     if options.runtime == "process":
         server: ManagedServer = ProcessServer(
@@ -146,7 +155,8 @@ def launch(options: TargetOptions, recorder: RunRecorder, progress: Progress) ->
     progress.note(f"booting {variant.name} ({options.runtime}); waiting for {variant.container.health_path} "
                   f"and /v1/models to list '{variant.serve.served_model_name}'")
     with server as endpoint:
-        recorder.update(ready_seconds=round(server.ready_seconds or 0.0, 2), base_url=endpoint.base_url)
+        recorder.update(ready_seconds=round(server.ready_seconds or 0.0, 2), base_url=endpoint.base_url,
+                        served=served_facts(endpoint))
         progress.note(f"{variant.name} ready at {endpoint.base_url} after {server.ready_seconds:.1f}s")
         if capabilities != variant.capabilities:
             endpoint = replace(endpoint, capabilities=capabilities)

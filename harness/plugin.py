@@ -8,6 +8,7 @@ whatever it started at the end of the session (also on Ctrl-C, SIGTERM and failu
 
 from __future__ import annotations
 
+import argparse
 import fnmatch
 import os
 from collections.abc import Generator, Iterator
@@ -20,6 +21,7 @@ import pytest
 
 from harness.endpoint import Endpoint
 from harness.errors import HarnessError, UsageError
+from harness.history import verdict
 from harness.image_server import MediaServer, serve_address
 from harness.launch import RUNTIMES, TargetOptions, launch, terminate_as_interrupt
 from harness.progress import LogProgress
@@ -34,6 +36,13 @@ def _positive_float(text: str) -> float:
     if value <= 0:
         raise ValueError(text)
     return value
+
+
+def _build_arg(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE (e.g. VLLM_VERSION=v0.15.0), got '{text}'")
+    return key.strip(), value
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -52,6 +61,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--images-dir", type=Path, default=None, help="the variant folders (default ./images)")
     group.addoption("--reports-dir", type=Path, default=Path("reports"), help="where runs are written (./reports)")
     group.addoption("--rebuild", action="store_true", help="rebuild the image even if its content is unchanged")
+    group.addoption("--build-arg", type=_build_arg, action="append", default=[], metavar="KEY=VALUE",
+                    help="a build arg over the variant's build.args, e.g. VLLM_VERSION=v0.15.0 (repeatable)")
     group.addoption("--startup-timeout", type=_positive_float, default=None, metavar="SECONDS",
                     help="override the variant's container.startup_timeout")
     group.addoption("--image-host", default=os.environ.get("VLLM_HARNESS_IMAGE_HOST"), metavar="HOST",
@@ -71,7 +82,7 @@ def pytest_configure(config: pytest.Config) -> None:
         image=config.getoption("image"), base_url=config.getoption("base_url"), model=config.getoption("model"),
         api_key=config.getoption("api_key"), capabilities=config.getoption("capabilities"),
         runtime=config.getoption("runtime"), rebuild=config.getoption("rebuild"),
-        startup_timeout=config.getoption("startup_timeout"))
+        startup_timeout=config.getoption("startup_timeout"), build_args=tuple(config.getoption("build_arg")))
     try:
         options.check()
     except HarnessError as exc:
@@ -178,7 +189,7 @@ class HarnessSession:
         if self.recorder is None or (report.when != "call" and report.outcome == "passed"):
             return
         record = {"test": report.nodeid, "phase": report.when, "outcome": report.outcome,
-                  "seconds": round(report.duration, 4)}
+                  "seconds": round(report.duration, 4), "verdict": verdict(report)}
         if report.failed or report.skipped:
             record["detail"] = (report.longreprtext or "").strip().splitlines()[-1:] if report.longrepr else []
         if report.user_properties:  # what a check found worth reporting, e.g. the server's error shape
@@ -206,7 +217,7 @@ class HarnessSession:
         finally:
             self._endpoint = None
             if self.recorder is not None:
-                self.recorder.update(finished=True)
+                self.recorder.finish()
 
 
 # --- fixtures ---------------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from harness.labels import SESSION_ID
 class RunRecorder:
     def __init__(self, reports_dir: Path, target: str) -> None:
         stamp = time.strftime("%Y%m%d-%H%M%S")
+        self.reports_dir = reports_dir
         self.dir = reports_dir / "runs" / f"{stamp}-{target}-{SESSION_ID}"
         try:
             self.dir.mkdir(parents=True, exist_ok=True)
@@ -45,3 +46,12 @@ class RunRecorder:
     def append(self, record: dict[str, Any]) -> None:
         with (self.dir / "results.jsonl").open("a", encoding="utf-8") as out:
             out.write(json.dumps(record, default=str) + "\n")
+
+    def finish(self) -> None:
+        """Mark the run finished and append its line to the results history (reports/history.jsonl)."""
+        from harness import history
+
+        if self.run.get("finished"):  # pytest's sessionfinish and unconfigure both close the run
+            return
+        self.update(finished=True)
+        history.append(self.reports_dir, history.run_record(self.dir))

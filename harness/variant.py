@@ -8,6 +8,7 @@ typo cannot silently fall back to a default.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -63,6 +64,13 @@ class BuildSpec:
     image: str | None = None  # a prebuilt image reference instead of a Dockerfile build
     context: str = "."  # the build context, relative to the variant folder
     variant: str | None = None  # the image is the one this sibling variant builds (shared, never copied)
+    # the build arg that carries the vLLM version (`vllm-harness gate` builds the variant at two values);
+    # its current value is build.args[vllm_version_arg]
+    vllm_version_arg: str | None = None
+
+    @property
+    def vllm_version(self) -> str | None:
+        return self.args.get(self.vllm_version_arg) if self.vllm_version_arg else None
 
 
 @dataclass(frozen=True)
@@ -297,16 +305,25 @@ def _build(t: Table | None) -> BuildSpec:
     context = t.get("context", str, ".")
     if Path(context).is_absolute() or ".." in Path(context).parts:
         raise SpecError(t.path, t.qualified("context"), f"must be a folder inside the variant folder, got '{context}'")
+    args = t.mapping("args")
+    version_arg = t.get("vllm_version_arg", str, None)  # type: ignore[arg-type]
+    if version_arg is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", version_arg):
+        raise SpecError(t.path, "build.vllm_version_arg", f"must be a build arg name like VLLM_VERSION, got "
+                                                          f"'{version_arg}'")
+    if version_arg is not None and version_arg not in args:
+        raise SpecError(t.path, "build.vllm_version_arg", f"names '{version_arg}', so build.args must give the "
+                                                          f"current version, e.g. {version_arg} = \"v0.14.1\"")
     return BuildSpec(
         # an image without a dockerfile is used as it is; a folder's own Dockerfile must not shadow it
         dockerfile=t.get("dockerfile", str, "" if "image" in t.data else "Dockerfile"),
         repository=t.get("repository", str, ""),
-        args=t.mapping("args"),
+        args=args,
         base=_base(base) if base else None,
         wheelhouse=_wheelhouse(wheels) if wheels else None,
         image=t.get("image", str, None),  # type: ignore[arg-type]
         context=context,
         variant=t.get("variant", str, None),  # type: ignore[arg-type]
+        vllm_version_arg=version_arg,
     )
 
 

@@ -5,6 +5,13 @@ on the same host this is the same monotonic clock the client reads, so a client'
 checked against the truth chunk by chunk. Used by benchmarks/load_accuracy.py and the load tests.
 
     python -m harness.load.timed_server --port 8111 --ttft-ms 50 --itl-ms 20
+
+It also takes `vllm serve`'s argument shape (MODEL, --served-model-name, --host, --port; others ignored),
+so a variant can run it in a container: the bump gate's proof builds one whose build arg sets its speed.
+`--echo` makes each answer a digest of the request (different inputs, different answers); without it
+every input gets the same answer, like a server that never sees its input.
+
+    running(ttft_ms=50) as url:   the server as a subprocess on a free port, stopped on exit
 """
 
 from __future__ import annotations
@@ -12,11 +19,26 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import hashlib
 import json
+import selectors
 import socket
+import subprocess
+import sys
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 
 MODEL = "timed"
+
+
+@dataclass(frozen=True)
+class Behaviour:
+    ttft: float  # seconds
+    itl: float
+    model: str = MODEL
+    version: str = "timed"
+    echo: bool = False
 
 
 def _chunk(payload: dict[str, object] | str) -> bytes:
@@ -25,7 +47,7 @@ def _chunk(payload: dict[str, object] | str) -> bytes:
     return f"{len(data):x}\r\n".encode() + data + b"\r\n"
 
 
-async def _handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, ttft: float, itl: float) -> None:
+async def _handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, how: Behaviour) -> None:
     sock = writer.get_extra_info("socket")
     if sock is not None:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -38,14 +60,14 @@ async def _handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, tt
             headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:] if line)}
             raw = await reader.readexactly(int(headers.get("content-length", "0")))
             if method == "GET":
-                body = json.dumps({"object": "list", "data": [{"id": MODEL, "object": "model"}]}
-                                  if path.endswith("/models") else {"version": "timed"}).encode()
+                body = json.dumps({"object": "list", "data": [{"id": how.model, "object": "model"}]}
+                                  if path.endswith("/models") else {"version": how.version}).encode()
                 writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: "
                              + str(len(body)).encode() + b"\r\n\r\n" + body)
                 await writer.drain()
                 continue
             request = json.loads(raw or b"{}")
-            await _stream(writer, request, path, received, ttft, itl)
+            await _stream(writer, request, path, received, how)
     except (asyncio.IncompleteReadError, ConnectionError):
         pass
     finally:
@@ -53,10 +75,12 @@ async def _handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, tt
 
 
 async def _stream(writer: asyncio.StreamWriter, request: dict[str, object], path: str, received: float,
-                  ttft: float, itl: float) -> None:
+                  how: Behaviour) -> None:
+    ttft, itl = how.ttft, how.itl
     tokens = int(request.get("max_tokens") or 16)  # type: ignore[call-overload]
     chat = path.endswith("/chat/completions")
     prompt = json.dumps(request.get("messages") if chat else request.get("prompt"))
+    word = hashlib.sha256(prompt.encode()).hexdigest()[:6] + " " if how.echo else "tok "
     writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n")
     loop = asyncio.get_running_loop()
     offset = loop.time() - time.perf_counter()  # asyncio's clock is monotonic too: convert targets once
@@ -65,7 +89,7 @@ async def _stream(writer: asyncio.StreamWriter, request: dict[str, object], path
         delay = target + offset - loop.time()
         if delay > 0:
             await asyncio.sleep(delay)
-        choice = {"index": 0, "delta": {"content": "tok "}} if chat else {"index": 0, "text": "tok "}
+        choice = {"index": 0, "delta": {"content": word}} if chat else {"index": 0, "text": word}
         writer.write(_chunk({"id": "x", "choices": [choice], "x_recv": received, "x_sent": time.perf_counter()}))
         await writer.drain()
     usage = {"prompt_tokens": len(prompt.split()), "completion_tokens": tokens,
@@ -75,9 +99,10 @@ async def _stream(writer: asyncio.StreamWriter, request: dict[str, object], path
     await writer.drain()
 
 
-async def serve(port: int, ttft_ms: float, itl_ms: float, ready: asyncio.Event | None = None) -> None:
-    server = await asyncio.start_server(lambda r, w: _handle(r, w, ttft_ms / 1e3, itl_ms / 1e3), "127.0.0.1", port,
-                                        backlog=1024)
+async def serve(port: int, ttft_ms: float, itl_ms: float, ready: asyncio.Event | None = None, *,
+                host: str = "127.0.0.1", model: str = MODEL, version: str = "timed", echo: bool = False) -> None:
+    how = Behaviour(ttft_ms / 1e3, itl_ms / 1e3, model, version, echo)
+    server = await asyncio.start_server(lambda r, w: _handle(r, w, how), host, port, backlog=1024)
     if ready is not None:
         ready.set()
     print(f"timed server on http://127.0.0.1:{server.sockets[0].getsockname()[1]}", flush=True)
@@ -90,9 +115,39 @@ def main() -> None:
     p.add_argument("--port", type=int, default=8111)
     p.add_argument("--ttft-ms", type=float, default=50.0)
     p.add_argument("--itl-ms", type=float, default=20.0)
-    args = p.parse_args()
+    p.add_argument("model", nargs="?", default=MODEL, help="vllm serve's MODEL (only named, never loaded)")
+    p.add_argument("--served-model-name", default=None)
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--version-name", default="timed", help="what GET /version reports")
+    p.add_argument("--echo", action="store_true", help="answers depend on the request")
+    args, _ = p.parse_known_args()  # vllm serve's other options mean nothing here
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve(args.port, args.ttft_ms, args.itl_ms))
+        asyncio.run(serve(args.port, args.ttft_ms, args.itl_ms, host=args.host,
+                          model=args.served_model_name or MODEL, version=args.version_name, echo=args.echo))
+
+
+@contextlib.contextmanager
+def running(ttft_ms: float = 50.0, itl_ms: float = 20.0, *extra: str, timeout: float = 30.0) -> Iterator[str]:
+    """The server as a subprocess on a free port: yields its URL once it listens; always stopped."""
+    process = subprocess.Popen([sys.executable, "-u", "-m", "harness.load.timed_server", "--port", "0",
+                                "--ttft-ms", str(ttft_ms), "--itl-ms", str(itl_ms), *extra],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        assert process.stdout is not None
+        with selectors.DefaultSelector() as selector:
+            selector.register(process.stdout, selectors.EVENT_READ)
+            ready = selector.select(timeout)
+        line = process.stdout.readline() if ready else ""
+        if "http://" not in line:
+            raise RuntimeError(f"timed server did not start (exit {process.poll()}): {line.strip()!r}")
+        yield line.split()[-1]
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 if __name__ == "__main__":

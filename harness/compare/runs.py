@@ -1,0 +1,149 @@
+"""One side of a comparison: one run folder or several repeated ones, read into per-request samples
+(pooled over the runs), one value per run for run-level facts, test verdicts and greedy answers.
+
+A path may be a run folder (`reports/runs/<run>`, with run.json, or a load run's folder with
+results.json), a folder holding runs (every run folder below it), or a glob of either.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from harness.errors import UsageError
+from harness.history import final_verdicts, load_results
+from harness.load import metrics
+from harness.load.records import FILE as REQUESTS
+from harness.load.records import read
+
+GREEDY_FILE = "greedy.jsonl"
+
+
+@dataclass
+class Side:
+    label: str
+    runs: list[Path]
+    samples: dict[tuple[str, str], np.ndarray] = field(default_factory=dict)  # (level, metric) -> pooled
+    per_run: dict[tuple[str, str], list[float]] = field(default_factory=dict)  # (level, metric) -> one per run
+    errors: dict[str, tuple[int, int]] = field(default_factory=dict)  # level -> (failed, sent), summed
+    run_values: dict[str, list[float]] = field(default_factory=dict)  # run-level metric -> one per run
+    verdicts: list[dict[str, str]] = field(default_factory=list)  # one per suite run
+    greedy: dict[str, dict[str, Any]] | None = None  # the first run's fixed-corpus answers, by image label
+    facts: dict[str, Any] = field(default_factory=dict)  # identity of the first run: vLLM version, image
+    invalid: list[str] = field(default_factory=list)  # load runs whose client judged itself saturated
+    boot_errors: list[str] = field(default_factory=list)  # why a run's server never came up (build or boot)
+
+    @property
+    def levels(self) -> list[str]:
+        return list(dict.fromkeys(level for level, _ in self.per_run))
+
+
+def discover(paths: list[str]) -> list[Path]:
+    """Run folders named by paths, folders of runs or globs; each once, in order."""
+    found: list[Path] = []
+    for text in paths:
+        matches = sorted(glob.glob(text)) if any(c in text for c in "*?[") else [text]
+        if not matches:
+            raise UsageError(f"'{text}' matches no run folder; pass run folders (reports/runs/<run>) or a glob")
+        for match in matches:
+            path = Path(match)
+            if not path.is_dir():
+                raise UsageError(f"{path} is not a folder; pass run folders (reports/runs/<run>) or a glob")
+            found.extend(_runs_in(path))
+    unique = list(dict.fromkeys(p.resolve() for p in found))
+    if not unique:
+        raise UsageError(f"no run folder (run.json or results.json) in {', '.join(paths)}")
+    return unique
+
+
+def _runs_in(path: Path) -> list[Path]:
+    if (path / "run.json").exists() or (path / "results.json").exists():
+        return [path]
+    runs = sorted({p.parent for p in path.rglob("run.json")})
+    loose = sorted({p.parent for p in path.rglob("results.json")
+                    if not any(r in p.parents for r in runs)})
+    return runs + loose
+
+
+def load_side(label: str, paths: list[str]) -> Side:
+    side = Side(label, discover(paths))
+    for run_dir in side.runs:
+        _read_run(side, run_dir)
+    return side
+
+
+def _read_run(side: Side, run_dir: Path) -> None:
+    run = json.loads((run_dir / "run.json").read_text()) if (run_dir / "run.json").exists() else {}
+    served = run.get("served") or {}
+    image = run.get("image") or {}
+    if run.get("boot_error"):
+        side.boot_errors.append(str(run["boot_error"])[:300])
+    peaks = []
+    for prefix, folder in load_results(run_dir):
+        results = json.loads((folder / "results.json").read_text())
+        meta = results.get("metadata") or {}
+        served = {"vllm_version": meta.get("vllm_version"), **{k: v for k, v in served.items() if v is not None}}
+        image = image or meta.get("image") or {}
+        peaks.append((meta.get("telemetry") or {}).get("peak_gpu_memory_bytes"))
+        if results.get("valid") is False:  # kept (the noise floor sees it too), but said
+            side.invalid.append(f"{run_dir.name}/{prefix or '.'}: {(results.get('invalid_reasons') or ['?'])[0]}")
+        if (folder / REQUESTS).exists():
+            _read_requests(side, prefix, folder)
+    if not side.facts:
+        side.facts = {"run": run_dir.name, "vllm_version": served.get("vllm_version"), "image_id": image.get("id"),
+                      "image_ref": image.get("ref")}
+    values = {"peak_gpu_memory_bytes": max((p for p in peaks if p is not None), default=None),
+              "ready_seconds": run.get("ready_seconds"), "image_size_bytes": image.get("size_bytes"),
+              "kv_cache_tokens": served.get("kv_cache_tokens"), "max_model_len": served.get("max_model_len")}
+    for name, value in values.items():
+        if value is not None:
+            side.run_values.setdefault(name, []).append(float(value))
+    if (run_dir / "results.jsonl").exists():
+        side.verdicts.append(final_verdicts(run_dir / "results.jsonl"))
+    if side.greedy is None and (run_dir / GREEDY_FILE).exists():
+        side.greedy = {a["label"]: a for a in map(json.loads, (run_dir / GREEDY_FILE).read_text().splitlines())}
+
+
+def _read_requests(side: Side, prefix: str, folder: Path) -> None:
+    frame = read(folder / REQUESTS)
+    measured = frame[frame["phase"] == "measure"]
+    for level, rows in measured.groupby("level", sort=False):
+        key = f"{prefix}{level}"
+        ok = rows[metrics.successful(rows)]
+        out = metrics.output_tokens(ok)
+        ttft = ok["ttft"].to_numpy(dtype=float)
+        e2el = ok["e2el"].to_numpy(dtype=float)
+        multi = out > 1
+        per_request = {
+            "ttft": ttft * 1e3, "e2el": e2el * 1e3, "itl": metrics.itls(ok) * 1e3,
+            "tpot": ((e2el - ttft) / np.maximum(out - 1, 1))[multi] * 1e3,
+            # throughput has no per-request sample: each request's own output rate stands in for it
+            "output_throughput": np.where(e2el > 0, out / np.maximum(e2el, 1e-9), 0.0),
+            "request_throughput": np.where(e2el > 0, 1 / np.maximum(e2el, 1e-9), 0.0),
+        }
+        for name, values in per_request.items():
+            old = side.samples.get((key, name))
+            side.samples[(key, name)] = values if old is None else np.concatenate([old, values])
+        duration = metrics.duration(rows)
+        aggregate = {"ttft": np.median(ttft) * 1e3 if len(ttft) else np.nan,
+                     "e2el": np.median(e2el) * 1e3 if len(e2el) else np.nan,
+                     "itl": np.median(per_request["itl"]) if len(per_request["itl"]) else np.nan,
+                     "tpot": np.median(per_request["tpot"]) if len(per_request["tpot"]) else np.nan,
+                     "request_throughput": len(ok) / duration if duration > 0 else np.nan,
+                     "output_throughput": out.sum() / duration if duration > 0 else np.nan}
+        for name, value in aggregate.items():
+            side.per_run.setdefault((key, name), []).append(float(value))
+        failed, sent = side.errors.get(key, (0, 0))
+        side.errors[key] = (failed + int((~metrics.successful(rows)).sum()), sent + len(rows))
+
+
+def record_answer(run_dir: Path, label: str, tokens: list[str], text: str, prompt_tokens: int | None) -> None:
+    """Append one fixed-corpus answer to the run's greedy.jsonl (written as each answer arrives)."""
+    line = json.dumps({"label": label, "tokens": tokens, "text": text, "prompt_tokens": prompt_tokens})
+    with (run_dir / GREEDY_FILE).open("a", encoding="utf-8") as out:
+        out.write(line + "\n")

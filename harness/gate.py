@@ -1,0 +1,137 @@
+"""`vllm-harness gate NAME --from REF --to REF`: the vLLM bump gate as one command.
+
+The variant declares which build arg carries its vLLM version (`[build] vllm_version_arg`, whose current
+value is in `build.args`; its Dockerfile uses it, e.g. `FROM vllm/vllm-openai:${VLLM_VERSION}`). The gate
+runs rounds interleaved on the same host — A B A B ... — each one pytest session with `--build-arg`
+(built once per version, then cached), a fresh boot, the suites and the load suite (the variant's [load]
+table); the multimodal process-boundary differential boots its second server as usual. A is compared with B;
+A's first round against its others gives the noise floor, and a change no larger than it is not called a
+regression. Output: gate.md (for a PR comment) and gate.html in reports/gate/<time>-NAME/.
+
+    reports/gate/<time>-NAME/
+        A/runs/<run>/   one pytest run per round of the current version (load-chat/ etc. inside)
+        B/runs/<run>/   the same for the candidate
+        A/pytest-N.log, A/junit-N.xml, ...
+        gate.md, gate.html, noise/
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from rich.console import Console
+
+from harness import history
+from harness.compare.cli import thresholds_from, write
+from harness.compare.decide import Comparison, compare
+from harness.compare.render import page
+from harness.compare.runs import discover, load_side
+from harness.errors import HarnessError, UsageError
+from harness.variant import Variant, load_variant
+
+SIDES = ("A", "B")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("name", help="the variant to gate")
+    p.add_argument("--from", dest="ref_from", default=None, metavar="REF",
+                   help="the current vLLM version (default: the variant's build.args value)")
+    p.add_argument("--to", dest="ref_to", required=True, metavar="REF", help="the candidate vLLM version")
+    p.add_argument("--rounds", type=int, default=3, help="boots per side, interleaved A B A B (>= 2; default 3)")
+    p.add_argument("--suites", action="append", default=None, metavar="PATH",
+                   help="suite files or folders for pytest (repeatable; default: suites/)")
+    p.add_argument("-m", dest="markexpr", default=None,
+                   help="pytest -m expression (default: every test, the load suite included)")
+    p.add_argument("--no-load", action="store_true", help="leave the load suite out (-m 'not load')")
+    p.add_argument("--thresholds", type=Path, default=None, help="compare thresholds, TOML (see `compare`)")
+
+
+def version_arg(variant: Variant) -> str:
+    """The variant's vLLM version build arg, checked against its Dockerfile."""
+    name = variant.build.vllm_version_arg
+    if not name:
+        raise UsageError(f"variant {variant.name} declares no vLLM version: add `vllm_version_arg = \"VLLM_VERSION\"` "
+                         f"under [build] in {variant.spec_path}, with build.args.VLLM_VERSION and `ARG VLLM_VERSION` "
+                         "in its Dockerfile")
+    dockerfile = variant.folder / variant.build.dockerfile
+    if not dockerfile.is_file() or not re.search(rf"^\s*ARG\s+{name}\b", dockerfile.read_text(), re.MULTILINE):
+        raise UsageError(f"{dockerfile} has no `ARG {name}`: the version would never reach the build; declare it "
+                         f"and use it (e.g. FROM vllm/vllm-openai:${{{name}}})")
+    return name
+
+
+def run(args: argparse.Namespace, images_dir: Path, reports_dir: Path, console: Console) -> int:
+    variant = load_variant(images_dir, args.name)
+    arg = version_arg(variant)
+    refs = {"A": args.ref_from or variant.build.vllm_version or "", "B": args.ref_to}
+    if args.rounds < 2:
+        raise UsageError(f"--rounds must be at least 2 (the noise floor compares A with A), got {args.rounds}")
+    suites = args.suites or ["suites"]
+    for path in suites:
+        if not Path(path).exists():
+            raise UsageError(f"--suites {path} does not exist")
+    thresholds = thresholds_from(args.thresholds)
+    gate_dir = reports_dir / "gate" / f"{time.strftime('%Y%m%d-%H%M%S')}-{variant.name}"
+    console.print(f"gate {variant.name}: {arg} {refs['A']} (A) → {refs['B']} (B), {args.rounds} rounds → {gate_dir}")
+    for round_no in range(1, args.rounds + 1):
+        for side in SIDES:
+            run_dir = _one_round(args, images_dir, gate_dir, variant, side, round_no, (arg, refs[side]), suites,
+                                 console)
+            history.append(reports_dir, {**history.run_record(run_dir), "tag": f"gate:{side}"})
+    a_runs = discover([str(gate_dir / "A")])
+    noise = compare(load_side("A1", [str(a_runs[0])]), load_side("A2+", [str(p) for p in a_runs[1:]]), thresholds)
+    result = compare(load_side(f"A {refs['A']}", [str(gate_dir / "A")]),
+                     load_side(f"B {refs['B']}", [str(gate_dir / "B")]), thresholds).within_noise(noise)
+    write(noise, gate_dir / "noise", f"noise floor: {variant.name} {refs['A']} vs itself")
+    markdown = write(result, gate_dir, f"vllm-harness gate {variant.name}: {refs['A']} → {refs['B']}")
+    markdown += _noise_lines(noise)
+    for name in ("compare.md", "compare.html"):
+        os.replace(gate_dir / name, gate_dir / name.replace("compare", "gate"))
+    (gate_dir / "gate.md").write_text(markdown, encoding="utf-8")
+    (gate_dir / "gate.html").write_text(page(result, markdown), encoding="utf-8")
+    print(markdown, end="")
+    console.print(f"gate report: {gate_dir / 'gate.html'}")
+    return 1 if result.regressed else 0
+
+
+def _noise_lines(noise: Comparison) -> str:
+    changes = [m for m in noise.metrics if m.level != "run"]
+    if not changes:
+        return ""
+    worst = max(changes, key=lambda m: abs(m.ratio - 1))
+    text = (f"\nNoise floor (A round 1 vs A rounds 2+): largest change {worst.level} {worst.rule.title} "
+            f"{worst.ratio:.3f}x; a B change no larger than A's own is not called a regression.\n")
+    if noise.regressed:
+        text += ("\n⚠️ A vs A itself crossed thresholds (" + "; ".join(noise.regressions) +
+                 "): this host is too noisy for them; rerun on a quieter machine or raise the thresholds.\n")
+    return text
+
+
+def _one_round(args: argparse.Namespace, images_dir: Path, gate_dir: Path, variant: Variant, side: str,
+               round_no: int, build_arg: tuple[str, str], suites: list[str], console: Console) -> Path:
+    """One pytest session that builds (cached after round 1), boots and tests one side, the load suite
+    included; returns its run folder."""
+    side_dir = gate_dir / side
+    before = set((side_dir / "runs").glob("*")) if (side_dir / "runs").exists() else set()
+    markexpr = args.markexpr or ("not load" if args.no_load else "load or not load")
+    command = [sys.executable, "-m", "pytest", *suites, "--image", variant.name, "--images-dir", str(images_dir),
+               "--build-arg", f"{build_arg[0]}={build_arg[1]}", "--reports-dir", str(side_dir), "-m", markexpr,
+               "-q", "-p", "no:cacheprovider", f"--junitxml={side_dir / f'junit-{round_no}.xml'}"]
+    console.print(f"round {round_no} {side} ({build_arg[0]}={build_arg[1]}): pytest {' '.join(suites)} -m "
+                  f"'{markexpr}' (log: {side_dir / f'pytest-{round_no}.log'})", markup=False)
+    side_dir.mkdir(parents=True, exist_ok=True)
+    with (side_dir / f"pytest-{round_no}.log").open("w") as log:
+        done = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, timeout=6 * 3600)
+    new = set((side_dir / "runs").glob("*")) - before if (side_dir / "runs").exists() else set()
+    if done.returncode not in (0, 1) or len(new) != 1:  # 2+: pytest itself could not run the suites
+        tail = (side_dir / f"pytest-{round_no}.log").read_text(errors="replace").strip()[-400:]
+        raise HarnessError(f"pytest could not run the suites on {side} (exit {done.returncode}); see "
+                           f"{side_dir / f'pytest-{round_no}.log'}: {tail}")
+    (run_dir,) = new
+    return run_dir

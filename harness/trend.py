@@ -1,0 +1,182 @@
+"""The nightly trend: each metric of each variant over time, from the results history.
+
+The baseline of a night is the rolling median of the N nights before it. A night *violates* when its
+value is worse than that baseline by more than the metric's compare threshold; one violation is
+*suspicious*, two consecutive ones are a *regression* (one noisy night never fails the nightly).
+What changed between nights (image, vLLM version, images/ commit, GPU driver) is listed and marked.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import math
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+
+from harness.compare.thresholds import MetricRule, Thresholds
+
+Status = Literal["ok", "suspicious", "regression", "no baseline"]
+# history metric key (per load level) -> the compare rule that judges it
+LEVEL_METRICS = {"median_ttft_ms": "ttft", "median_tpot_ms": "tpot", "median_itl_ms": "itl",
+                 "median_e2el_ms": "e2el", "request_throughput": "request_throughput",
+                 "output_throughput": "output_throughput", "harness_error_rate": "error_rate"}
+RUN_METRICS = {"ready_seconds": "ready_seconds", "peak_gpu_memory_bytes": "peak_gpu_memory_bytes",
+               "kv_cache_tokens": "kv_cache_tokens", "failed_tests": "error_rate"}
+IDENTITY = ("image_id", "vllm_version", "images_commit", "gpu_driver")
+
+
+@dataclass(frozen=True)
+class Point:
+    run: str
+    time: str
+    value: float
+    baseline: float | None
+    status: Status
+
+
+def violates(value: float, baseline: float, rule: MetricRule) -> bool:
+    if math.isnan(value) or math.isnan(baseline):
+        return False
+    if rule.bad == "change":
+        return value != baseline
+    change = (value - baseline) / baseline if baseline else (math.inf if value != baseline else 0.0)
+    if rule.bad == "up":
+        return change > rule.threshold
+    return change < -rule.threshold
+
+
+def flag(values: list[float], rule: MetricRule, window: int = 7) -> list[tuple[float | None, Status]]:
+    """(baseline, status) of each night, oldest first."""
+    out: list[tuple[float | None, Status]] = []
+    previous_violated = False
+    for i, value in enumerate(values):
+        before = [v for v in values[max(0, i - window):i] if not math.isnan(v)]
+        if not before:
+            out.append((None, "no baseline"))
+            previous_violated = False
+            continue
+        baseline = float(np.median(before))
+        bad = violates(value, baseline, rule)
+        out.append((baseline, "regression" if bad and previous_violated else "suspicious" if bad else "ok"))
+        previous_violated = bad
+    return out
+
+
+def series(records: list[dict[str, Any]]) -> dict[str, dict[str, list[tuple[dict[str, Any], float]]]]:
+    """variant -> metric name -> [(record, value)] in time order."""
+    out: dict[str, dict[str, list[tuple[dict[str, Any], float]]]] = {}
+    for record in sorted(records, key=lambda r: str(r.get("started") or r.get("recorded"))):
+        metrics = out.setdefault(str(record.get("variant")), {})
+        values: dict[str, float] = {}
+        for level, found in (record.get("metrics") or {}).items():
+            for key in LEVEL_METRICS:
+                if found.get(key) is not None:
+                    values[f"{level} {key}"] = float(found[key])
+        for key in RUN_METRICS:
+            if key == "failed_tests" and record.get("verdicts"):
+                values[key] = float(sum(1 for v in record["verdicts"].values() if v in ("failed", "error")))
+            elif record.get(key) is not None:
+                values[key] = float(record[key])
+        for name, value in values.items():
+            metrics.setdefault(name, []).append((record, value))
+    return out
+
+
+def rule_for(metric: str, thresholds: Thresholds) -> MetricRule:
+    key = metric.split(" ")[-1]
+    name = LEVEL_METRICS.get(key) or RUN_METRICS[key]
+    return thresholds.rule(name)
+
+
+def judge(records: list[dict[str, Any]], thresholds: Thresholds, window: int) -> dict[str, dict[str, list[Point]]]:
+    judged: dict[str, dict[str, list[Point]]] = {}
+    for variant, metrics in series(records).items():
+        for metric, points in metrics.items():
+            flags = flag([v for _, v in points], rule_for(metric, thresholds), window)
+            judged.setdefault(variant, {})[metric] = [
+                Point(str(r.get("run")), str(r.get("started")), v, b, s)
+                for (r, v), (b, s) in zip(points, flags, strict=True)]
+    return judged
+
+
+def changes(records: list[dict[str, Any]]) -> dict[str, list[tuple[str, str]]]:
+    """variant -> [(run, 'vllm_version 0.14.1 → 0.15.0; image_id …')] where identity changed."""
+    out: dict[str, list[tuple[str, str]]] = {}
+    last: dict[str, dict[str, Any]] = {}
+    for record in sorted(records, key=lambda r: str(r.get("started") or r.get("recorded"))):
+        variant = str(record.get("variant"))
+        before = last.get(variant)
+        if before is not None:
+            moved = [f"{k} {str(before.get(k))[:19]} → {str(record.get(k))[:19]}" for k in IDENTITY
+                     if before.get(k) != record.get(k)]
+            if moved:
+                out.setdefault(variant, []).append((str(record.get("run")), "; ".join(moved)))
+        last[variant] = record
+    return out
+
+
+def latest_flags(judged: dict[str, dict[str, list[Point]]]) -> list[str]:
+    """'variant metric: status' for every series whose last night is not ok."""
+    found = []
+    for variant, metrics in judged.items():
+        for metric, points in metrics.items():
+            if points and points[-1].status in ("suspicious", "regression"):
+                p = points[-1]
+                found.append(f"{variant} {metric}: {p.status} ({p.value:.4g} vs rolling median {p.baseline:.4g})")
+    return found
+
+
+def _plot(metric: str, points: list[Point], changed_runs: set[str]) -> str:
+    fig, ax = plt.subplots(figsize=(7, 2.6))
+    x = np.arange(len(points))
+    ax.plot(x, [p.value for p in points], "o-", label="night")
+    ax.plot(x, [np.nan if p.baseline is None else p.baseline for p in points], "--", color="grey",
+            label="rolling median")
+    for status, color in (("suspicious", "orange"), ("regression", "red")):
+        hit = [i for i, p in enumerate(points) if p.status == status]
+        ax.scatter(hit, [points[i].value for i in hit], s=120, facecolors="none", edgecolors=color, label=status)
+    for i, p in enumerate(points):
+        if p.run in changed_runs:
+            ax.axvline(i - 0.5, color="purple", alpha=0.4)
+    ax.set_xticks(x, [p.time[5:16] for p in points], rotation=30, fontsize=7)
+    ax.set_title(metric, fontsize=9)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=75)
+    plt.close(fig)
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+def page(records: list[dict[str, Any]], thresholds: Thresholds, window: int) -> str:
+    judged = judge(records, thresholds, window)
+    moved = changes(records)
+    flags = latest_flags(judged)
+    parts = [f"<h1>Nightly trend: {len(records)} runs</h1>",
+             f"<p>baseline: rolling median of the last {window} nights; a violation of the metric's threshold "
+             "is suspicious, two consecutive ones a regression; purple lines: the image, vLLM version, "
+             "images/ commit or GPU driver changed.</p>"]
+    parts.append("<p class=bad>" + "<br>".join(html.escape(f) for f in flags) + "</p>" if flags
+                 else "<p class=ok>latest nights: nothing flagged</p>")
+    for variant, metrics in judged.items():
+        parts.append(f"<h2>{html.escape(variant)}</h2>")
+        if moved.get(variant):
+            parts.append("<ul>" + "".join(f"<li>{html.escape(run)}: {html.escape(text)}</li>"
+                                          for run, text in moved[variant]) + "</ul>")
+        changed_runs = {run for run, _ in moved.get(variant, [])}
+        for metric, points in metrics.items():
+            last = points[-1].status
+            parts.append(f"<div class='{last}'><img alt='{html.escape(metric)}' "
+                         f"src='data:image/png;base64,{_plot(metric, points, changed_runs)}'></div>")
+    return ("<!doctype html><html><head><meta charset='utf-8'><title>nightly trend</title><style>"
+            "body{font-family:system-ui,sans-serif;margin:24px} .bad{color:#b00020;font-weight:bold}"
+            " .ok{color:#186a1e} div.regression{border-left:6px solid red} div.suspicious{border-left:6px solid orange}"
+            " img{max-width:100%}</style></head><body>" + "".join(parts) + "</body></html>")

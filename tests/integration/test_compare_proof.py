@@ -1,0 +1,127 @@
+"""Proof of `vllm-harness compare` with real load runs (the real CLI, real HTTP, real locust) against a
+server of known timing (harness.load.timed_server): a copy slowed by 30% on TTFT must be flagged on TTFT
+and nothing else, and repeated runs of one unchanged server must not be flagged. Every run appends its
+line to the history."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from harness import history
+from harness.load.timed_server import running
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[2]
+TTFT_MS, ITL_MS = 40.0, 10.0
+# 120 requests at 4 in flight: ~5 s a run, and medians steady to a few % on a busy 2-core host
+LOAD = ["--requests", "120", "--concurrency", "4", "--output-len", "8", "--input-len", "16", "--warmup", "2"]
+
+
+def harness_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "harness", *args], cwd=REPO, capture_output=True, text=True,
+                          timeout=300)
+
+
+def load_run(reports: Path, url: str) -> Path:
+    before = set((reports / "runs").glob("*")) if (reports / "runs").exists() else set()
+    done = harness_cli("--reports-dir", str(reports), "load", "--base-url", url, "--model", "timed", *LOAD)
+    # 3: the client judged itself delayed by this busy host; the run is kept and compare says so
+    assert done.returncode in (0, 3), done.stdout[-2000:] + done.stderr[-2000:]
+    (new,) = set((reports / "runs").glob("*")) - before
+    return new
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, list[Path], Path]]:
+    """Three runs of the baseline server and one of the slowed one, in one reports folder."""
+    reports = tmp_path_factory.mktemp("compare-reports")
+    with running(TTFT_MS, ITL_MS) as url:
+        same = [load_run(reports, url) for _ in range(3)]
+    with running(TTFT_MS * 1.3, ITL_MS) as url:
+        slow = load_run(reports, url)
+    yield reports, same, slow
+
+
+def compare(out: Path, *args: str) -> tuple[int, str]:
+    done = harness_cli("compare", *args, "--out", str(out))
+    assert done.returncode in (0, 1), done.stderr[-2000:]
+    assert (out / "compare.html").stat().st_size > 10_000  # the plots are inlined
+    return done.returncode, (out / "compare.md").read_text()
+
+
+def rows(markdown: str) -> dict[str, str]:
+    """metric title -> its table row (first load level)."""
+    found = {}
+    for line in markdown.splitlines():
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        if line.startswith("| c=") and len(cells) > 2:
+            found.setdefault(cells[1], line)
+    return found
+
+
+def test_slowed_ttft_is_flagged(runs: tuple[Path, list[Path], Path], tmp_path: Path) -> None:
+    _, same, slow = runs
+    code, markdown = compare(tmp_path, str(same[0]), str(slow))
+    print(markdown)
+    assert code == 1, markdown
+    table = rows(markdown)
+    assert "regression" in table["TTFT median"], table["TTFT median"]
+    ratio = float(table["TTFT median"].split("|")[5].strip().rstrip("x"))
+    assert 1.2 < ratio < 1.4, ratio  # the server's TTFT went from 40 to 52 ms
+    # ITL was not touched: it must not be flagged
+    assert "regression" not in table["ITL median"], table["ITL median"]
+
+
+def test_same_server_is_not_flagged(runs: tuple[Path, list[Path], Path], tmp_path: Path) -> None:
+    _, same, _ = runs
+    for i, (a, b) in enumerate([(0, 1), (1, 2), (0, 2)]):
+        code, markdown = compare(tmp_path / str(i), str(same[a]), str(same[b]))
+        assert code == 0, markdown
+        assert "no regression" in markdown
+
+
+def test_sets_of_runs_by_glob(runs: tuple[Path, list[Path], Path], tmp_path: Path) -> None:
+    _, same, slow = runs
+    code, markdown = compare(tmp_path, str(same[0]), str(slow), "--baseline", str(same[1]),
+                             "--baseline", str(same[2]))
+    assert code == 1 and "3 run(s)" in markdown, markdown
+    parent = same[0].parent
+    pattern = str(parent / "*")  # all four runs against the slow one alone: still one set, still flagged
+    code, markdown = compare(tmp_path / "glob", pattern, str(slow))
+    assert "4 run(s)" in markdown, markdown
+
+
+def test_thresholds_file_is_read_and_checked(runs: tuple[Path, list[Path], Path], tmp_path: Path) -> None:
+    _, same, slow = runs
+    lenient = tmp_path / "compare.toml"
+    lenient.write_text("[metrics.ttft]\nthreshold = 0.5\n[metrics.e2el]\nthreshold = 0.5\n")
+    code, markdown = compare(tmp_path / "out", str(same[0]), str(slow), "--thresholds", str(lenient))
+    assert code == 0, markdown  # +30% is within a 50% threshold
+    lenient.write_text("[metrics.ttft]\nthreshold = 'ten'\n")
+    done = harness_cli("compare", str(same[0]), str(slow), "--thresholds", str(lenient))
+    assert done.returncode == 2 and "metrics.ttft.threshold" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_every_run_is_in_the_history(runs: tuple[Path, list[Path], Path]) -> None:
+    reports, same, slow = runs
+    lines = history.read(reports)
+    assert [line["run"] for line in lines] == [p.name for p in [*same, slow]]
+    for line in lines:
+        assert line["kind"] == "load" and line["vllm_version"] == "timed" and line["harness_version"]
+        assert line["metrics"]["c=4"]["completed"] == 120
+    assert lines[-1]["metrics"]["c=4"]["median_ttft_ms"] > lines[0]["metrics"]["c=4"]["median_ttft_ms"]
+    json.dumps(lines)  # plain JSON all the way down
+
+
+def test_missing_run_folder_is_one_line(tmp_path: Path) -> None:
+    done = harness_cli("compare", str(tmp_path / "nope"), str(tmp_path))
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    # one message (the console may wrap it to the terminal's width)
+    assert done.stderr.count("error:") == 1 and "is not a folder" in " ".join(done.stderr.split()), done.stderr

@@ -1,0 +1,121 @@
+"""The compare decision rule on hand-made samples: threshold AND significance, direction, noise floor,
+verdict changes, greedy diffs, and the thresholds file's validation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from harness.compare.decide import compare, greedy_diffs, verdict_changes
+from harness.compare.runs import Side
+from harness.compare.thresholds import Thresholds
+from harness.errors import UsageError
+
+RNG = np.random.default_rng(0)
+
+
+def side(label: str, ttft: np.ndarray, runs: int = 1) -> Side:
+    s = Side(label, [Path(f"/{label}{i}") for i in range(runs)])
+    for name in ("ttft", "tpot", "itl", "e2el"):
+        s.samples[("c=1", name)] = ttft if name == "ttft" else np.full(50, 10.0) + RNG.normal(0, 0.1, 50)
+        s.per_run[("c=1", name)] = [float(np.median(s.samples[("c=1", name)]))] * runs
+    for name in ("request_throughput", "output_throughput"):
+        s.samples[("c=1", name)] = np.full(50, 5.0) + RNG.normal(0, 0.01, 50)
+        s.per_run[("c=1", name)] = [5.0] * runs
+    s.errors["c=1"] = (0, len(ttft))
+    return s
+
+
+def metric(result: object, name: str) -> object:
+    return next(m for m in result.metrics if m.rule.name == name)  # type: ignore[attr-defined]
+
+
+def test_large_significant_shift_regresses() -> None:
+    result = compare(side("a", RNG.normal(40, 2, 200)), side("b", RNG.normal(52, 2, 200)))
+    ttft = metric(result, "ttft")
+    assert ttft.regressed and ttft.p_value < 1e-6 and 1.25 < ttft.ratio < 1.35
+    assert result.regressed and not metric(result, "itl").regressed
+
+
+def test_small_significant_shift_is_not_a_regression() -> None:
+    # +3%: significant with 2000 samples, but under the 10% threshold
+    result = compare(side("a", RNG.normal(40, 1, 2000)), side("b", RNG.normal(41.2, 1, 2000)))
+    ttft = metric(result, "ttft")
+    assert ttft.p_value < 0.01 and not ttft.regressed
+
+
+def test_large_but_insignificant_shift_is_not_a_regression() -> None:
+    # +20% in the median of three noisy samples: past the threshold, not significant
+    result = compare(side("a", np.array([40.0, 80.0, 20.0])), side("b", np.array([48.0, 15.0, 90.0])))
+    ttft = metric(result, "ttft")
+    assert ttft.ratio > 1.1 and not ttft.regressed
+
+
+def test_getting_faster_is_an_improvement() -> None:
+    result = compare(side("a", RNG.normal(50, 1, 200)), side("b", RNG.normal(40, 1, 200)))
+    assert metric(result, "ttft").improved and not result.regressed
+
+
+def test_any_new_error_regresses() -> None:
+    a, b = side("a", RNG.normal(40, 1, 100)), side("b", RNG.normal(40, 1, 100))
+    b.errors["c=1"] = (1, 100)
+    assert metric(compare(a, b), "error_rate").regressed
+
+
+def test_noise_floor_clears_a_change_within_it() -> None:
+    a, b = side("a", RNG.normal(40, 1, 200)), side("b", RNG.normal(46, 1, 200))
+    result = compare(a, b)
+    assert metric(result, "ttft").regressed
+    noise = compare(side("a1", RNG.normal(40, 1, 200)), side("a2", RNG.normal(47, 1, 200)))
+    cleared = result.within_noise(noise)
+    assert not metric(cleared, "ttft").regressed and "noise" in metric(cleared, "ttft").note
+
+
+def test_run_level_facts() -> None:
+    a, b = side("a", RNG.normal(40, 1, 50)), side("b", RNG.normal(40, 1, 50))
+    a.run_values |= {"max_model_len": [2048], "ready_seconds": [40.0], "peak_gpu_memory_bytes": [10e9]}
+    b.run_values |= {"max_model_len": [4096], "ready_seconds": [80.0], "peak_gpu_memory_bytes": [11e9]}
+    result = compare(a, b)
+    assert metric(result, "max_model_len").regressed  # a served default changed
+    assert metric(result, "peak_gpu_memory_bytes").regressed  # +10% > 5%, one run: threshold only
+    startup = metric(result, "ready_seconds")
+    assert not startup.regressed and "needs 3 runs" in startup.note  # too noisy to judge from one run
+
+
+def test_verdict_changes() -> None:
+    base = [{"t_pass": "passed", "t_known": "xfailed", "t_broken": "failed", "t_gone": "passed"}]
+    cand = [{"t_pass": "failed", "t_known": "xpassed", "t_broken": "passed", "t_new": "passed"}]
+    kinds = {v.test: v.kind for v in verdict_changes(base, cand)}
+    assert kinds == {"t_pass": "new failure", "t_known": "known issue fixed", "t_broken": "fixed",
+                     "t_gone": "removed", "t_new": "added"}
+    # over repeated runs: a baseline that already varied makes no candidate change news
+    varied = verdict_changes([{"t": "passed"}, {"t": "failed"}], [{"t": "failed"}, {"t": "failed"}])
+    assert [v.kind for v in varied] == ["flaky"] and not varied[0].regression
+    new = verdict_changes([{"t": "passed"}, {"t": "passed"}], [{"t": "passed"}, {"t": "failed"}])
+    assert [v.kind for v in new] == ["new failure"] and new[0].regression
+
+
+def test_greedy_diffs() -> None:
+    base = {"red": {"tokens": ["a", "b", "c", "d"], "prompt_tokens": 20}, "blue": {"tokens": ["x"], "prompt_tokens": 5}}
+    cand = {"red": {"tokens": ["a", "b", "z", "d"], "prompt_tokens": 24}, "blue": {"tokens": ["x"], "prompt_tokens": 5}}
+    diffs = {d.label: d for d in greedy_diffs(base, cand)}
+    assert diffs["red"].changed and diffs["red"].agreement == 0.75 and diffs["red"].first_divergence == 2
+    assert diffs["red"].prompt_tokens == (20, 24) and not diffs["blue"].changed
+
+
+@pytest.mark.parametrize(("text", "field"), [("alpha = 2\n", "alpha"), ("[metrics.nope]\nthreshold = 1\n", "nope"),
+                                             ("[metrics.ttft]\nthreshold = -1\n", "threshold"), ("x = 1\n", "x")])
+def test_thresholds_file_errors_name_the_field(tmp_path: Path, text: str, field: str) -> None:
+    path = tmp_path / "compare.toml"
+    path.write_text(text)
+    with pytest.raises(UsageError, match=field):
+        Thresholds.read(path)
+
+
+def test_thresholds_file_overrides_defaults(tmp_path: Path) -> None:
+    path = tmp_path / "compare.toml"
+    path.write_text("alpha = 0.01\n[metrics.ttft]\nthreshold = 0.2\n")
+    rules = Thresholds.read(path)
+    assert rules.alpha == 0.01 and rules.rule("ttft").threshold == 0.2 and rules.rule("itl").threshold == 0.1
