@@ -48,7 +48,8 @@ def test_env_selects_nemotron_then_nightly_and_keeps_other_settings(tmp_path: Pa
     assert values["VLLM_IMAGE"] == planned_tag("nightly") != planned_tag("nemotron")
     assert values["VLLM_DOCKERFILE"] == str(IMAGES / "nightly" / "Dockerfile")
     assert values["VLLM_PYTHONPATH"] == ""
-    assert "FROM vllm/vllm-openai:nightly" in Path(values["VLLM_DOCKERFILE"]).read_text()
+    dockerfile = Path(values["VLLM_DOCKERFILE"]).read_text()
+    assert "ARG VLLM_VERSION=nightly\nFROM vllm/vllm-openai:${VLLM_VERSION}" in dockerfile
 
 
 def test_env_for_an_image_without_a_dockerfile_is_one_line(tmp_path: Path) -> None:

@@ -57,7 +57,9 @@ def test_nemotron_plan_nvidia_gpu_mounts_pythonpath_and_flags() -> None:
     assert served[served.index("--logits-processors") + 1].startswith("nemotron_logits")
     build = command(lines, "build")
     assert build[-1] == str(IMAGES / "nemotron")
-    assert "FROM vllm/vllm-openai:v0.14.1" in (IMAGES / "nemotron" / "Dockerfile").read_text()
+    dockerfile = (IMAGES / "nemotron" / "Dockerfile").read_text()
+    assert "ARG VLLM_VERSION=v0.14.1\nFROM vllm/vllm-openai:${VLLM_VERSION}" in dockerfile
+    assert options(build, "--build-arg") == ["VLLM_VERSION=v0.14.1"]
 
 
 def test_nemotron_known_issue_names_the_image_sensitivity_checks() -> None:
