@@ -2,8 +2,10 @@
 sends its first token T ms after the request arrived and one every I ms, and stamps every chunk with
 its send time (same host, same monotonic clock).
 
-For the harness (locust agent, gevent + h11; chunk times from the kernel's receive timestamps), the same
-harness timing chunks when its reads return (`harness-read`, `--no-kernel-timestamps`), and a plain
+For the harness as shipped (locust agent, gevent + h11; chunk times from the kernel's receive timestamps;
+a second worker process above 128 streams on a 2-core machine), the same in one process whatever the
+concurrency (`harness-1p`), one process timing chunks when its reads return (`harness-read`,
+`--no-kernel-timestamps`), and a plain
 aiohttp asyncio client written the way `vllm bench serve` reads streams, at 1, 16, 64 and 256 concurrent
 streams, it prints:
 reported-minus-true TTFT and ITL (median, p99), the per-chunk delivery lag (receive time minus the send
@@ -102,9 +104,11 @@ def errors(start: np.ndarray, received: np.ndarray, recv: list[np.ndarray], sent
             "lag_med": np.median(lag), "lag_p99": np.percentile(lag, 99), "chunks": len(lag)}
 
 
-def harness_run(url: str, streams: int, requests: int, output_len: int, folder: Path, kernel: bool = True) -> dict:
+def harness_run(url: str, streams: int, requests: int, output_len: int, folder: Path, kernel: bool = True,
+                workers: int | None = None) -> dict:
     config = LoadConfig(base_url=url, model="timed", concurrency=(streams,), requests=requests, input_len=4,
-                        output_len=output_len, warmup=0, stamp_field="x_sent", kernel_timestamps=kernel).check()
+                        output_len=output_len, warmup=0, stamp_field="x_sent", kernel_timestamps=kernel,
+                        workers=workers).check()
     cpu, wall = _children_cpu(), time.perf_counter()
     run_agent(config, folder)
     cpu, wall = _children_cpu() - cpu, time.perf_counter() - wall
@@ -136,7 +140,10 @@ def aiohttp_run(url: str, streams: int, requests: int, output_len: int, folder: 
             "cpu_pct": 100 * cpu / wall, "ok": len(rows)}
 
 
-CLIENTS = {"harness": harness_run, "harness-read": partial(harness_run, kernel=False), "aiohttp": aiohttp_run}
+# harness: as shipped (kernel timestamps, worker processes chosen by concurrency); harness-1p: one process
+# whatever the concurrency; harness-read: one process timing reads as they return
+CLIENTS = {"harness": harness_run, "harness-1p": partial(harness_run, workers=0),
+           "harness-read": partial(harness_run, kernel=False, workers=0), "aiohttp": aiohttp_run}
 
 
 def main() -> None:
@@ -150,7 +157,7 @@ def main() -> None:
     p.add_argument("--itl-ms", type=float, default=25.0)
     p.add_argument("--output-len", type=int, default=24)
     p.add_argument("--rounds", type=int, default=2, help="requests per stream per level")
-    p.add_argument("--clients", default="harness,harness-read,aiohttp", help=f"among {', '.join(CLIENTS)}")
+    p.add_argument("--clients", default="harness,harness-1p,harness-read,aiohttp", help=f"among {', '.join(CLIENTS)}")
     args = p.parse_args()
     port = _free_port()
     server = subprocess.Popen([sys.executable, "-m", "harness.load.timed_server", "--port", str(port), "--ttft-ms",

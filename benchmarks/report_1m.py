@@ -2,7 +2,7 @@
 requests.csv (1,000,000 requests over 4 levels, 16 token chunks each, 1% errors; not timed), then times
 `build_report` (read CSV, vLLM metrics per level, plots, HTML) and prints the seconds.
 
-    /tmp/hvenv/bin/python benchmarks/report_1m.py [--requests 1000000] [--chunks 16]
+    .venv/bin/python benchmarks/report_1m.py [--requests 1000000] [--chunks 16]
 """
 
 from __future__ import annotations

@@ -160,8 +160,8 @@ class CompletionsUser(LoadUser):
 USER_CLASSES: dict[str, type[LoadUser]] = {"chat": ChatUser, "vision": VisionUser, "completions": CompletionsUser}
 
 
-def monitor(emit: Callable[[str], None], worker: int) -> None:
-    """Event-loop lag and CPU, one row a second, until killed."""
+def monitor(emit: Callable[[str], None]) -> None:
+    """Event-loop lag and CPU, one row a second (labelled with this process's `State.worker`), until killed."""
     lags: list[float] = []
     last_wall, last_cpu = time.perf_counter(), time.process_time()
     while True:
@@ -172,7 +172,7 @@ def monitor(emit: Callable[[str], None], worker: int) -> None:
         if now - last_wall >= 1.0:
             cpu = time.process_time()
             values = np.asarray(lags)
-            emit(csv_line([f"{time.time():.3f}", worker, f"{np.median(values):.3f}",
+            emit(csv_line([f"{time.time():.3f}", State.worker, f"{np.median(values):.3f}",
                            f"{np.percentile(values, 99):.3f}", f"{values.max():.3f}",
                            f"{(cpu - last_cpu) / (now - last_wall) * 100:.1f}"]))
             lags.clear()
@@ -213,7 +213,7 @@ def run_local(config: LoadConfig, run_dir: Path) -> None:
     State.sink = records.write_line
     env = _environment(config)
     runner = env.create_local_runner()
-    watcher = gevent.spawn(monitor, client_rows, 0)
+    watcher = gevent.spawn(monitor, client_rows)
     try:
         warmup(config, records.write_line)
         for level in range(len(config.levels())):
@@ -320,6 +320,7 @@ def run_worker(config: LoadConfig, master_host: str, master_port: int) -> None:
     def on_level(environment: Environment, msg: object, **_: object) -> None:
         data = msg.data  # type: ignore[attr-defined]
         dispenser = Dispenser(config, data["level"], runner.worker_index, data["workers"])
+        State.worker = runner.worker_index + 1  # 0 is the master (warm-up) or a lone process: ids stay unique
         State.dispenser = dispenser
 
         def report_done() -> None:
@@ -333,8 +334,7 @@ def run_worker(config: LoadConfig, master_host: str, master_port: int) -> None:
 
     State.sink = ship
     runner.register_message("harness_level", on_level)
-    tasks = [gevent.spawn(flusher), gevent.spawn(monitor, lambda row: runner.send_message("harness_client", row),
-                                                 os.getpid())]
+    tasks = [gevent.spawn(flusher), gevent.spawn(monitor, lambda row: runner.send_message("harness_client", row))]
     try:
         runner.greenlet.join()
     finally:
@@ -350,7 +350,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--remote-workers", type=int, default=0, help="master: workers started by hand elsewhere")
     args = p.parse_args(argv)
     logging.getLogger("locust").setLevel(logging.ERROR)  # e.g. its "spawn rate is very high" notice
-    config = LoadConfig.read(args.run_dir / "load.json")
+    config = LoadConfig.read(args.run_dir / "load.json").resolved()
     # everything imported so far (locust, gevent, numpy: ~10^5 objects) lives until exit: keep it out of the
     # cyclic collector, whose full passes over it would otherwise stall every stream at once mid-run
     gc.freeze()

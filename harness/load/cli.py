@@ -41,7 +41,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--kinds", type=_list(str), help="user classes: chat, vision, completions")
     p.add_argument("--no-ignore-eos", action="store_true", help="for servers that reject vLLM's ignore_eos")
     p.add_argument("--warmup", type=int, help="warm-up requests before measuring (default 1)")
-    p.add_argument("--workers", type=int, default=0, help="local locust worker processes (0: one process)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="local locust worker processes (0: one process; default: one per 128 streams, up to the cores)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-kernel-timestamps", action="store_true",
                    help="time chunks when a read returns, not by the kernel's receive timestamps")

@@ -119,6 +119,7 @@ def run_agent(config: LoadConfig, run_dir: Path, api_key: str | None = None,
     """Run the agent to completion; `on_rows(n)` hears of every n requests finished. When `server_gone`
     reports the server dead, the agent is stopped at once (its records are already on disk) and the
     reason returned: driving a dead port for the rest of the run would only add noise."""
+    config = config.resolved()
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "load.json").write_text(config.to_json())
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
@@ -152,7 +153,7 @@ def run_agent(config: LoadConfig, run_dir: Path, api_key: str | None = None,
 def run_load(endpoint: Endpoint, config: LoadConfig, run_dir: Path, slo: SloSpec | None = None,
              metadata: dict[str, Any] | None = None, console: Console | None = None) -> Report:
     """One whole load run against a ready endpoint: agent + telemetry + report."""
-    config.check()
+    config = config.check().resolved()
     if config.word_costs is None:
         config = dataclasses.replace(config, word_costs=word_costs(endpoint.base_url, endpoint.model,
                                                                    endpoint.headers))

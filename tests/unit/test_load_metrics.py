@@ -128,3 +128,16 @@ def test_prompts_fill_exactly_the_requested_tokens() -> None:
         words = prompt_words(rng, n, costs).split()
         assert sum(costs[w] for w in words) == n, n
     assert len(prompt_words(rng, 50).split()) == 50  # no tokenizer: a word each
+
+
+def test_worker_processes_follow_the_concurrency(monkeypatch: pytest.MonkeyPatch) -> None:
+    from harness.load import config as load_config
+    from harness.load.config import LoadConfig
+
+    monkeypatch.setattr(load_config.os, "cpu_count", lambda: 2)
+    base = LoadConfig(base_url="http://x", model="m", requests=1)
+    assert base.resolved().workers == 0  # one stream: one process
+    assert LoadConfig(base_url="http://x", model="m", requests=1, concurrency=(1, 64, 128)).resolved().workers == 0
+    assert LoadConfig(base_url="http://x", model="m", requests=1, concurrency=(4, 256)).resolved().workers == 2
+    assert LoadConfig(base_url="http://x", model="m", requests=1, concurrency=(1024,)).resolved().workers == 2
+    assert LoadConfig(base_url="http://x", model="m", requests=1, concurrency=(256,), workers=0).resolved().workers == 0
