@@ -96,14 +96,23 @@ def test_stream_include_usage_ends_with_a_usage_chunk(api: httpx.Client, endpoin
         f"a last chunk with choices [] and the usage of the same request unstreamed: {want}")
 
 
+STREAM_ATTEMPTS = 3
+
+
 @pytest.mark.parametrize("path", KINDS)
 def test_stream_arrives_incrementally(api: httpx.Client, endpoint: Endpoint, path: str,
                                       server: ServerFacts) -> None:
-    call = strict_stream(api, path, payload(path, endpoint, max_tokens=24, **server.exact_length()))
-    assert call.stream is not None
-    times = call.stream.content_times()
-    if not server.vllm_like and len(call.stream.text()) < 8:
-        pytest.skip(f"the answer ended early ({call.stream.text()!r}); nothing to stream incrementally")
-    assert len(times) > 1, call.why("the text spread over more than one content event")
-    # all events in one network read means the answer was buffered, not streamed
-    assert len(set(times)) > 1, call.why("content events arriving at different times")
+    # All events in one network read means the answer was buffered, not streamed. A fast server on a busy
+    # host can also land in one read when this process is not scheduled while it generates, so a buffering
+    # server is one that does it every time: three streams, any one spread over time passes.
+    for _ in range(STREAM_ATTEMPTS):
+        call = strict_stream(api, path, payload(path, endpoint, max_tokens=24, **server.exact_length()))
+        assert call.stream is not None
+        times = call.stream.content_times()
+        if not server.vllm_like and len(call.stream.text()) < 8:
+            pytest.skip(f"the answer ended early ({call.stream.text()!r}); nothing to stream incrementally")
+        assert len(times) > 1, call.why("the text spread over more than one content event")
+        if len(set(times)) > 1:
+            return
+    pytest.fail(call.why(f"content events arriving at different times; in each of {STREAM_ATTEMPTS} streams all "
+                         f"{len(times)} arrived in one network read"), pytrace=False)

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from harness.endpoint import Endpoint
-from harness.labels import SESSION, SESSION_ID
+from harness.labels import SESSION, SESSION_ID, VARIANT
 from harness.launch import TargetOptions, launch
 from harness.progress import LogProgress
 from harness.results import RunRecorder
@@ -24,11 +24,15 @@ pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[2]
 # a representative subset: the whole conformance suite, the multimodal sensitivity checks, and the stack's own
-SUBSET = "conformance or test_stack or distinct_images or white_control or concurrent_requests"
+# every stack check, and a representative of each suite through the gateway (the whole suites pass through
+# it too: `pytest suites/ --image cpu-tiny-gateway`, README); CI time is the limit here
+SUBSET = ("conformance_server or conformance_chat or conformance_streaming or conformance_errors or test_stack "
+          "or distinct_images or white_control or concurrent_requests")
 
 
 def _leftovers(client: docker.DockerClient, session: str) -> list[str]:
-    label = {"label": f"{SESSION}={session}"}
+    """This session's stack containers and networks (the session's shared cpu-tiny is not the stack's)."""
+    label = {"label": [f"{SESSION}={session}", f"{VARIANT}=cpu-tiny-gateway"]}
     return ([c.name for c in client.containers.list(all=True, filters=label)]
             + [n.name for n in client.networks.list(filters=label)])
 
