@@ -87,6 +87,7 @@ class Lanes:
 
 def handler(lanes: Lanes, names: list[str]) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
+        disable_nagle_algorithm = True  # a streaming relay, as nginx's tcp_nodelay
         protocol_version = "HTTP/1.1"
 
         def log_message(self, format: str, *args: object) -> None:
