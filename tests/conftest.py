@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import docker
@@ -52,14 +53,23 @@ def cpu_tiny(tmp_path_factory: pytest.TempPathFactory, docker_client: docker.Doc
     """One real cpu-tiny server (real vLLM) shared by the tests that prove the suites' checks: they run
     the suites against it directly, and through tests/defects proxies that break it on purpose. It needs
     `docker_client` so that it is removed before that fixture checks for leftovers."""
+    with launched(tmp_path_factory, "cpu-tiny") as endpoint:
+        yield endpoint
+
+
+@contextmanager
+def launched(tmp_path_factory: pytest.TempPathFactory, image: str) -> Iterator[Endpoint]:
+    """A shipped variant built and booted the way `pytest suites/ --image NAME` does; removed on exit."""
     from harness.launch import TargetOptions, launch
     from harness.progress import LogProgress
     from harness.results import RunRecorder
 
-    reports = tmp_path_factory.mktemp("cpu-tiny-reports")
-    options = TargetOptions(images_dir=REPO / "images", reports_dir=reports, image="cpu-tiny")
-    recorder = RunRecorder(reports, "cpu-tiny")
+    reports = tmp_path_factory.mktemp(f"{image}-reports")
+    options = TargetOptions(images_dir=REPO / "images", reports_dir=reports, image=image)
+    recorder = RunRecorder(reports, image)
     progress = LogProgress(recorder.dir / "build.log", show=print)
-    with launch(options, recorder, progress) as endpoint:
-        yield endpoint
-    progress.close()
+    try:
+        with launch(options, recorder, progress) as endpoint:
+            yield endpoint
+    finally:
+        progress.close()

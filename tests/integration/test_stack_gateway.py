@@ -16,9 +16,7 @@ import pytest
 
 from harness.endpoint import Endpoint
 from harness.labels import SESSION, SESSION_ID, VARIANT
-from harness.launch import TargetOptions, launch
-from harness.progress import LogProgress
-from harness.results import RunRecorder
+from tests.conftest import launched
 
 pytestmark = pytest.mark.integration
 
@@ -63,13 +61,8 @@ def test_suites_pass_through_the_gateway(docker_client: docker.DockerClient, tmp
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory, docker_client: docker.DockerClient) -> Iterator[Endpoint]:
-    reports = tmp_path_factory.mktemp("stack-reports")
-    options = TargetOptions(images_dir=REPO / "images", reports_dir=reports, image="cpu-tiny-gateway")
-    recorder = RunRecorder(reports, "cpu-tiny-gateway")
-    progress = LogProgress(recorder.dir / "build.log", show=print)
-    with launch(options, recorder, progress) as endpoint:
+    with launched(tmp_path_factory, "cpu-tiny-gateway") as endpoint:
         yield endpoint
-    progress.close()
     assert _leftovers(docker_client, SESSION_ID) == [], "the stack left containers or networks behind"
 
 
