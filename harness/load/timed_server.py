@@ -39,6 +39,7 @@ class Behaviour:
     model: str = MODEL
     version: str = "timed"
     echo: bool = False
+    max_model_len: int | None = None  # reported in /v1/models as vLLM does
 
 
 def _chunk(payload: dict[str, object] | str) -> bytes:
@@ -60,7 +61,9 @@ async def _handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, ho
             headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:] if line)}
             raw = await reader.readexactly(int(headers.get("content-length", "0")))
             if method == "GET":
-                body = json.dumps({"object": "list", "data": [{"id": how.model, "object": "model"}]}
+                card = {"id": how.model, "object": "model",
+                        **({"max_model_len": how.max_model_len} if how.max_model_len else {})}
+                body = json.dumps({"object": "list", "data": [card]}
                                   if path.endswith("/models") else {"version": how.version}).encode()
                 writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: "
                              + str(len(body)).encode() + b"\r\n\r\n" + body)
@@ -100,8 +103,9 @@ async def _stream(writer: asyncio.StreamWriter, request: dict[str, object], path
 
 
 async def serve(port: int, ttft_ms: float, itl_ms: float, ready: asyncio.Event | None = None, *,
-                host: str = "127.0.0.1", model: str = MODEL, version: str = "timed", echo: bool = False) -> None:
-    how = Behaviour(ttft_ms / 1e3, itl_ms / 1e3, model, version, echo)
+                host: str = "127.0.0.1", model: str = MODEL, version: str = "timed", echo: bool = False,
+                max_model_len: int | None = None) -> None:
+    how = Behaviour(ttft_ms / 1e3, itl_ms / 1e3, model, version, echo, max_model_len)
     server = await asyncio.start_server(lambda r, w: _handle(r, w, how), host, port, backlog=1024)
     if ready is not None:
         ready.set()
@@ -120,10 +124,12 @@ def main() -> None:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--version-name", default="timed", help="what GET /version reports")
     p.add_argument("--echo", action="store_true", help="answers depend on the request")
+    p.add_argument("--max-model-len", type=int, default=None, help="what /v1/models reports, as vLLM does")
     args, _ = p.parse_known_args()  # vllm serve's other options mean nothing here
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(serve(args.port, args.ttft_ms, args.itl_ms, host=args.host,
-                          model=args.served_model_name or MODEL, version=args.version_name, echo=args.echo))
+                          model=args.served_model_name or MODEL, version=args.version_name, echo=args.echo,
+                          max_model_len=args.max_model_len))
 
 
 @contextlib.contextmanager
