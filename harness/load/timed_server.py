@@ -21,13 +21,12 @@ import asyncio
 import contextlib
 import hashlib
 import json
-import selectors
 import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+
+from harness.child_server import child_server
 
 MODEL = "timed"
 
@@ -135,25 +134,9 @@ def main() -> None:
 @contextlib.contextmanager
 def running(ttft_ms: float = 50.0, itl_ms: float = 20.0, *extra: str, timeout: float = 30.0) -> Iterator[str]:
     """The server as a subprocess on a free port: yields its URL once it listens; always stopped."""
-    process = subprocess.Popen([sys.executable, "-u", "-m", "harness.load.timed_server", "--port", "0",
-                                "--ttft-ms", str(ttft_ms), "--itl-ms", str(itl_ms), *extra],
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        assert process.stdout is not None
-        with selectors.DefaultSelector() as selector:
-            selector.register(process.stdout, selectors.EVENT_READ)
-            ready = selector.select(timeout)
-        line = process.stdout.readline() if ready else ""
-        if "http://" not in line:
-            raise RuntimeError(f"timed server did not start (exit {process.poll()}): {line.strip()!r}")
-        yield line.split()[-1]
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    with child_server("harness.load.timed_server", "--port", "0", "--ttft-ms", str(ttft_ms), "--itl-ms",
+                      str(itl_ms), *extra, timeout=timeout) as url:
+        yield url
 
 
 if __name__ == "__main__":
