@@ -67,12 +67,14 @@ def tcp_connect(container: Container, host: str, port: int, *, timeout: float = 
 
 
 @contextmanager
-def sibling(client: docker.DockerClient, image: str, variant: str, python: str = "python3") -> Iterator[Container]:
-    """A throwaway container of `image` on the default bridge, idle until removed on exit: a place to
-    probe from that is not isolated (the control of an isolation check) and that resolves `host-gateway`."""
+def sibling(client: docker.DockerClient, image: str, variant: str, python: str = "python3",
+            network: str = "bridge") -> Iterator[Container]:
+    """A throwaway container of `image` (on the default bridge unless told), idle until removed on exit: a
+    place to probe from that is not isolated (the control of an isolation check) and that resolves
+    `host-gateway`."""
     container = client.containers.run(
         image, entrypoint=[python, "-c", "import time; time.sleep(600)"], command=[], detach=True,
-        network="bridge", extra_hosts={"host.docker.internal": "host-gateway"}, labels=labels_for(variant))
+        network=network, extra_hosts={"host.docker.internal": "host-gateway"}, labels=labels_for(variant))
     try:
         yield container
     finally:
