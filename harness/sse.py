@@ -36,12 +36,12 @@ class Decoder:
 
     def feed(self, chunk: bytes, at: float | None = None) -> list[Event]:
         at = time.perf_counter() if at is None else at
-        self._buffer += self._utf8.decode(chunk)
+        text = self._buffer + self._utf8.decode(chunk)
+        if "\r" in text:  # SSE allows \r\n, \r and \n line ends; normalise the complete lines only
+            text = text.replace("\r\n", "\n")
+        *lines, self._buffer = text.split("\n")  # one split per read: the load generator's hot path
         events: list[Event] = []
-        # SSE allows \r\n, \r and \n line ends; normalise the complete lines only
-        self._buffer = self._buffer.replace("\r\n", "\n")
-        while "\n" in self._buffer:
-            line, self._buffer = self._buffer.split("\n", 1)
+        for line in lines:
             event = self._line(line.rstrip("\r"), at)
             if event is not None:
                 events.append(event)
