@@ -57,11 +57,14 @@ def client_check(client: pd.DataFrame | None, window: tuple[float, float] | None
                                "lag_p50_ms_median": float(rows["lag_p50_ms"].median())}
         if busy >= SATURATED_SHARE:
             reasons.append(f"load generator saturated: process {worker} used >= {CPU_SATURATED_PCT:.0f}% of a core "
-                           f"in {busy:.0%} of seconds (mean {rows['cpu_pct'].mean():.0f}%)")
+                           f"in {busy:.0%} of seconds (mean {rows['cpu_pct'].mean():.0f}%); "
+                           "spread the load: --workers N (up to the cores) or more hosts (--remote-workers)")
         late_seconds = int((rows["lag_p99_ms"] >= LAG_SATURATED_MS).sum())
         if late >= SATURATED_SHARE and late_seconds >= 2:
-            why = ("it was saturated" if rows["cpu_pct"].mean() >= CPU_SATURATED_PCT / 2
-                   else "other processes on this host kept it from running (its own CPU was low)")
+            why = ("it was saturated; spread the load: --workers N or more hosts"
+                   if rows["cpu_pct"].mean() >= CPU_SATURATED_PCT / 2
+                   else "other processes on this host kept it from running (its own CPU was low); "
+                        "run it on a quieter host or give it cores of its own")
             reasons.append(f"load generator lagging: process {worker}'s event loop woke >= {LAG_SATURATED_MS:.0f} ms "
                            f"late (p99) in {late:.0%} of seconds (worst {rows['lag_p99_ms'].max():.1f} ms): {why}")
     return not reasons, reasons, detail
