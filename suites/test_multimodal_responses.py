@@ -86,5 +86,6 @@ def test_responses_hostile_image_is_refused_cleanly(make: Callable[[], Media], e
             check_refusal(response, f"{describe([media])} via /v1/responses", False, "not a decodable image")
         finally:  # healthy afterwards, whatever the answer was
             health = client.get(endpoint.health_path)
-            assert health.status_code == 200, f"after {media.label}: {endpoint.health_path} answered {health.status_code}"
+            assert health.status_code == 200, (f"after {media.label}: {endpoint.health_path} answered "
+                                               f"{health.status_code}")
             responses.ask([image("checkerboard (health probe)", imagegen.data_url(imagegen.checkerboard()))])
