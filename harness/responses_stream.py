@@ -10,14 +10,13 @@ the stream; and there is no `[DONE]` (OpenAI documents none for this API). Viola
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from harness.responses_shapes import TERMINAL_EVENTS
-from harness.sse import Decoder, Event
+from harness.sse import Decoder, Event, json_object
 
 DELTA, TEXT_DONE = "response.output_text.delta", "response.output_text.done"
 
@@ -30,6 +29,7 @@ class EventStream:
     times: list[float] = field(default_factory=list)  # arrival time of each event
     violations: list[str] = field(default_factory=list)
     started: float = 0.0
+    last_sequence: int | None = None  # the latest sequence_number seen, across network reads
 
     def types(self) -> list[str]:
         return [str(e.get("type")) for e in self.events]
@@ -88,18 +88,12 @@ class EventStream:
 
 
 def parse_events(events: Iterable[Event], stream: EventStream) -> EventStream:
-    last_sequence: int | None = None
     for event in events:
         if event.data == "[DONE]":
             stream.violations.append("'data: [DONE]' in a Responses stream (it ends with its terminal event)")
             continue
-        try:
-            payload = json.loads(event.data)
-        except ValueError:
-            stream.violations.append(f"an event whose data is not JSON: {event.data[:80]!r}")
-            continue
-        if not isinstance(payload, dict):
-            stream.violations.append(f"an event whose data is not a JSON object: {event.data[:80]!r}")
+        payload = json_object(event, stream.violations)
+        if payload is None:
             continue
         if event.name is None:
             stream.violations.append(f"an event without an 'event: ' line: {event.data[:80]!r}")
@@ -107,9 +101,10 @@ def parse_events(events: Iterable[Event], stream: EventStream) -> EventStream:
             stream.violations.append(f"'event: {event.name}' carries data of type {payload.get('type')!r}")
         sequence = payload.get("sequence_number")
         if isinstance(sequence, int):
-            if last_sequence is not None and sequence <= last_sequence:
-                stream.violations.append(f"sequence_number {sequence} after {last_sequence} ({payload.get('type')})")
-            last_sequence = sequence
+            if stream.last_sequence is not None and sequence <= stream.last_sequence:
+                stream.violations.append(f"sequence_number {sequence} after {stream.last_sequence} "
+                                         f"({payload.get('type')})")
+            stream.last_sequence = sequence
         stream.events.append(payload)
         stream.times.append(event.at)
     return stream

@@ -142,6 +142,19 @@ class Stream:
         return None
 
 
+def json_object(event: Event, violations: list[str]) -> dict[str, Any] | None:
+    """The event's data as a JSON object, or None with the violation recorded."""
+    try:
+        payload = json.loads(event.data)
+    except ValueError:
+        violations.append(f"an event whose data is not JSON: {event.data[:80]!r}")
+        return None
+    if not isinstance(payload, dict):
+        violations.append(f"an event whose data is not a JSON object: {event.data[:80]!r}")
+        return None
+    return payload
+
+
 def parse_events(events: Iterable[Event], stream: Stream) -> Stream:
     for event in events:
         if stream.done:
@@ -150,13 +163,8 @@ def parse_events(events: Iterable[Event], stream: Stream) -> Stream:
         if event.data == DONE:
             stream.done = True
             continue
-        try:
-            payload = json.loads(event.data)
-        except ValueError:
-            stream.violations.append(f"an event whose data is not JSON: {event.data[:80]!r}")
-            continue
-        if not isinstance(payload, dict):
-            stream.violations.append(f"an event whose data is not a JSON object: {event.data[:80]!r}")
+        payload = json_object(event, stream.violations)
+        if payload is None:
             continue
         if "error" in payload and "choices" not in payload:
             stream.error = payload["error"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -166,6 +167,15 @@ class MislabelsDeltas(StreamDefect):
 
     def change(self, event: bytes) -> bytes | None:
         return event.replace(b"event: response.output_text.delta\n", b"event: response.output_text\n")
+
+
+class SequenceGoesBack(StreamDefect):
+    """The terminal event's sequence_number restarts at 0."""
+
+    def change(self, event: bytes) -> bytes | None:
+        if event.startswith(b"event: response.completed"):
+            return re.sub(rb'"sequence_number":\s*\d+', b'"sequence_number":0', event)
+        return event
 
 
 class LosesADelta(StreamDefect):

@@ -55,6 +55,7 @@ CASES = [
     (defects.UnknownModelIs400, PLAIN, "test_responses_unknown_model_is_404"),
     (defects.DropsTerminalEvent, STREAMING, "test_responses_stream_events_in_order"),
     (defects.MislabelsDeltas, STREAMING, "test_responses_stream_events_in_order"),
+    (defects.SequenceGoesBack, STREAMING, "test_responses_stream_events_in_order"),
     (defects.LosesADelta, STREAMING, "test_responses_stream_deltas_add_up_to_the_final_text"),
     (defects.LosesADelta, CLIENT, "test_client_responses_stream_matches_the_plain_answer"),
     (defects.StreamShorter, STREAMING, "test_responses_stream_matches_the_non_streamed_answer"),
