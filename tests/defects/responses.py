@@ -93,6 +93,14 @@ class KeepsLastTurnOnly(ResponsesDefect):
         return None
 
 
+class IgnoresPreviousResponseId(ResponsesDefect):
+    """A follow-up turn forgets the stored conversation it continues."""
+
+    def request(self, exchange: Exchange) -> Reply | None:
+        self.rewrite(exchange, lambda body: body.pop("previous_response_id", None) is not None)
+        return None
+
+
 class StreamShorter(ResponsesDefect):
     """Streamed requests generate one token less than the same request unstreamed."""
 
