@@ -1,17 +1,25 @@
 """The Responses API checks proven both ways against real vLLM (cpu-tiny): they pass on the real server
-(vLLM 0.32's one deviation a strict xfail, its storage check skipped with the reason), and each defect a
-tests/defects/responses.py proxy injects fails exactly the check named for it, having really fired."""
+(vLLM 0.32's one deviation a strict xfail), and each defect a tests/defects/responses.py proxy injects
+fails exactly the check named for it, having really fired.
+
+The module's one server is cpu-tiny with vLLM's response store on (VLLM_ENABLE_RESPONSES_API_STORE=1),
+so `previous_response_id` is checked too; the shipped cpu-tiny stores nothing, and the conformance proof's
+run against it sees that check skipped with the reason."""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
+import docker
 import pytest
 
 from harness.endpoint import Endpoint
+from tests.conftest import launched
 from tests.defects import responses as defects
 from tests.defects.proxy import DefectProxy
 
@@ -22,6 +30,19 @@ PLAIN, STREAMING = "suites/test_conformance_responses.py", "suites/test_conforma
 IMAGES, CLIENT = "suites/test_multimodal_responses.py", "suites/test_conformance_openai_client.py"
 
 
+@pytest.fixture(scope="module")
+def storing(tmp_path_factory: pytest.TempPathFactory, docker_client: docker.DockerClient) -> Iterator[Endpoint]:
+    """cpu-tiny (the same image: only its environment differs) with the response store on."""
+    images = tmp_path_factory.mktemp("images")
+    shutil.copytree(REPO / "images" / "cpu-tiny", images / "cpu-tiny")
+    spec = images / "cpu-tiny" / "variant.toml"
+    text = spec.read_text()
+    assert "\n[env]\n" in text, "cpu-tiny's spec has no [env] table to add the store switch to"
+    spec.write_text(text.replace("\n[env]\n", '\n[env]\nVLLM_ENABLE_RESPONSES_API_STORE = "1"\n', 1))
+    with launched(tmp_path_factory, "cpu-tiny", images) as endpoint:
+        yield endpoint
+
+
 def run_suite(url: str, tmp: Path, *args: str) -> subprocess.CompletedProcess[str]:
     # the shipped spec: its capabilities (responses) and known issues, in front of any URL
     return subprocess.run(
@@ -30,15 +51,14 @@ def run_suite(url: str, tmp: Path, *args: str) -> subprocess.CompletedProcess[st
         cwd=REPO, capture_output=True, text=True, timeout=600)
 
 
-def test_responses_checks_pass_on_real_vllm(cpu_tiny: Endpoint, tmp_path: Path) -> None:
+def test_responses_checks_pass_on_real_vllm(storing: Endpoint, tmp_path: Path) -> None:
     started = time.monotonic()
-    result = run_suite(cpu_tiny.base_url, tmp_path, PLAIN, STREAMING, IMAGES, CLIENT, "-k", "responses")
+    result = run_suite(storing.base_url, tmp_path, PLAIN, STREAMING, IMAGES, CLIENT, "-k", "responses")
     seconds = time.monotonic() - started
     print(f"\nResponses checks against a ready cpu-tiny: {seconds:.1f}s; {result.stdout.splitlines()[-1]}")
     assert result.returncode == 0 and " failed" not in result.stdout, result.stdout[-4000:]
-    # vLLM 0.32 ends an incomplete stream with response.completed (known issue); it stores no responses
-    assert "1 xfailed" in result.stdout and "1 skipped" in result.stdout, result.stdout[-2000:]
-    assert "VLLM_ENABLE_RESPONSES_API_STORE" in result.stdout, result.stdout[-2000:]
+    # vLLM 0.32 ends an incomplete stream with response.completed (known issue); nothing skipped: it stores
+    assert "1 xfailed" in result.stdout and "skipped" not in result.stdout, result.stdout[-2000:]
     assert seconds < 60, f"the Responses checks took {seconds:.0f}s (budget 60s)"
 
 
@@ -53,6 +73,7 @@ CASES = [
     (defects.CrashOnNegativeMaxOutputTokens, PLAIN,
      "test_responses_bad_request_is_a_4xx_with_a_message[negative-max-output-tokens]"),
     (defects.UnknownModelIs400, PLAIN, "test_responses_unknown_model_is_404"),
+    (defects.IgnoresPreviousResponseId, PLAIN, "test_responses_previous_response_id_continues"),
     (defects.DropsTerminalEvent, STREAMING, "test_responses_stream_events_in_order"),
     (defects.MislabelsDeltas, STREAMING, "test_responses_stream_events_in_order"),
     (defects.SequenceGoesBack, STREAMING, "test_responses_stream_events_in_order"),
@@ -68,22 +89,22 @@ CASES = [
 
 @pytest.mark.parametrize("defect_type,suite,check", [
     pytest.param(d, s, c, id=f"{d.__name__}-{c}") for d, s, c in CASES])
-def test_defect_is_caught_by_its_check(cpu_tiny: Endpoint, tmp_path: Path, defect_type: type[defects.ResponsesDefect],
+def test_defect_is_caught_by_its_check(storing: Endpoint, tmp_path: Path, defect_type: type[defects.ResponsesDefect],
                                        suite: str, check: str) -> None:
     defect = defect_type()
-    with DefectProxy(cpu_tiny.base_url, defect) as url:
+    with DefectProxy(storing.base_url, defect) as url:
         result = run_suite(url, tmp_path, f"{suite}::{check}")
     assert defect.hits > 0, f"{defect_type.__name__} never changed anything: the check did not exercise it"
     assert result.returncode == 1, result.stdout[-3000:]
     assert f"FAILED {suite}::{check}" in result.stdout, result.stdout[-3000:]
 
 
-def test_the_terminal_event_check_sees_the_deviation(cpu_tiny: Endpoint, tmp_path: Path) -> None:
+def test_the_terminal_event_check_sees_the_deviation(storing: Endpoint, tmp_path: Path) -> None:
     # the check fails on vLLM 0.32 (a strict xfail); a proxy that ends incomplete streams with
     # response.incomplete, as OpenAI does, makes it pass, so the run fails as XPASS(strict)
     defect = defects.TerminalEventByStatus()
     check = "test_responses_stream_terminal_event_matches_status"
-    with DefectProxy(cpu_tiny.base_url, defect) as url:
+    with DefectProxy(storing.base_url, defect) as url:
         result = run_suite(url, tmp_path, f"{STREAMING}::{check}")
     assert defect.hits > 0, "the proxy never rewrote a terminal event"
     assert result.returncode == 1 and "XPASS(strict)" in result.stdout, result.stdout[-3000:]
