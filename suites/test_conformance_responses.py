@@ -189,3 +189,15 @@ def test_responses_unknown_model_is_404(api: httpx.Client, endpoint: Endpoint,
     rejected(call, record_property, "404")
     assert call.status == 404, call.why("404 for a model the server does not serve")
     still_serving(api, endpoint, call)
+
+
+def test_responses_cut_message_item_is_incomplete(api: httpx.Client, endpoint: Endpoint,
+                                                  server: ServerFacts) -> None:
+    # OpenAI: an output item's status is in_progress, completed or incomplete; the message that
+    # max_output_tokens cut is incomplete, so a client reading items alone still sees the truncation
+    call = respond(api, endpoint, max_output_tokens=4, **server.exact_length())
+    if call.json["status"] != "incomplete":
+        pytest.skip(f"the answer ended before max_output_tokens (status '{call.json['status']}'): nothing was cut")
+    statuses = [item.get("status") for item in call.json["output"] if item["type"] == "message"]
+    assert statuses and statuses[-1] == "incomplete", call.why(
+        f"the last message item, cut by max_output_tokens, with status 'incomplete'; item statuses: {statuses}")

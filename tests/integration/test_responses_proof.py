@@ -1,5 +1,5 @@
 """The Responses API checks proven both ways against real vLLM (cpu-tiny): they pass on the real server
-(vLLM 0.32's one deviation a strict xfail), and each defect a tests/defects/responses.py proxy injects
+(vLLM 0.32's two deviations strict xfails), and each defect a tests/defects/responses.py proxy injects
 fails exactly the check named for it, having really fired.
 
 The module's one server is cpu-tiny with vLLM's response store on (VLLM_ENABLE_RESPONSES_API_STORE=1),
@@ -57,8 +57,8 @@ def test_responses_checks_pass_on_real_vllm(storing: Endpoint, tmp_path: Path) -
     seconds = time.monotonic() - started
     print(f"\nResponses checks against a ready cpu-tiny: {seconds:.1f}s; {result.stdout.splitlines()[-1]}")
     assert result.returncode == 0 and " failed" not in result.stdout, result.stdout[-4000:]
-    # vLLM 0.32 ends an incomplete stream with response.completed (known issue); nothing skipped: it stores
-    assert "1 xfailed" in result.stdout and "skipped" not in result.stdout, result.stdout[-2000:]
+    # vLLM 0.32's two deviations are known issues (strict xfail); nothing skipped: this server stores
+    assert "2 xfailed" in result.stdout and "skipped" not in result.stdout, result.stdout[-2000:]
     assert seconds < 60, f"the Responses checks took {seconds:.0f}s (budget 60s)"
 
 
@@ -99,12 +99,16 @@ def test_defect_is_caught_by_its_check(storing: Endpoint, tmp_path: Path, defect
     assert f"FAILED {suite}::{check}" in result.stdout, result.stdout[-3000:]
 
 
-def test_the_terminal_event_check_sees_the_deviation(storing: Endpoint, tmp_path: Path) -> None:
-    # the check fails on vLLM 0.32 (a strict xfail); a proxy that ends incomplete streams with
-    # response.incomplete, as OpenAI does, makes it pass, so the run fails as XPASS(strict)
-    defect = defects.TerminalEventByStatus()
-    check = "test_responses_stream_terminal_event_matches_status"
+@pytest.mark.parametrize("fix,suite,check", [
+    pytest.param(defects.TerminalEventByStatus, STREAMING, "test_responses_stream_terminal_event_matches_status",
+                 id="terminal-event"),
+    pytest.param(defects.CutItemIncomplete, PLAIN, "test_responses_cut_message_item_is_incomplete", id="item-status")])
+def test_a_deviation_check_sees_the_fix(storing: Endpoint, tmp_path: Path, fix: type[defects.ResponsesDefect],
+                                        suite: str, check: str) -> None:
+    # the check fails on vLLM 0.32 (a strict xfail, the deviation recorded); a proxy that answers as
+    # OpenAI documents makes it pass, so the run fails as XPASS(strict)
+    defect = fix()
     with DefectProxy(storing.base_url, defect) as url:
-        result = run_suite(url, tmp_path, f"{STREAMING}::{check}")
-    assert defect.hits > 0, "the proxy never rewrote a terminal event"
+        result = run_suite(url, tmp_path, f"{suite}::{check}")
+    assert defect.hits > 0, f"{fix.__name__} never changed anything"
     assert result.returncode == 1 and "XPASS(strict)" in result.stdout, result.stdout[-3000:]
