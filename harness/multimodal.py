@@ -139,7 +139,7 @@ class MediaChat:
             stream = sse.read(response.iter_raw())
         entries = [e for choice in stream.choice_deltas(0) for e in (choice.get("logprobs") or {}).get("content") or []]
         assert entries, f"streaming {sent}: no tokens with logprobs in {len(stream.chunks)} chunks"
-        return stream, _answer(sent, stream.text(), entries, stream.usage)
+        return stream, answer_from(sent, stream.text(), entries, stream.usage)
 
 
 def parse_answer(sent: str, response: httpx.Response) -> Answer:
@@ -154,10 +154,10 @@ def parse_answer(sent: str, response: httpx.Response) -> Answer:
         raise AssertionError(f"sent {sent}: a 200 that is not a chat completion: {trimmed(response.text)}") from None
     if not entries:
         assert text, f"sent {sent}: a 200 with empty content: {trimmed(response.text)}"
-    return _answer(sent, text, entries, body.get("usage"))
+    return answer_from(sent, text, entries, body.get("usage"))
 
 
-def _answer(sent: str, text: str, entries: list[dict[str, Any]], usage: dict[str, Any] | None) -> Answer:
+def answer_from(sent: str, text: str, entries: list[dict[str, Any]], usage: dict[str, Any] | None) -> Answer:
     """An answer from its text and its logprobs.content entries (none when logprobs were not asked for)."""
     tokens = tuple(str(e.get("token")) for e in entries)
     tops = [[t for t in e.get("top_logprobs") or [] if isinstance(t, dict)] for e in entries]
@@ -198,3 +198,15 @@ def error_problems(response: httpx.Response) -> list[str]:
         except ValueError:
             problems.append("a 4xx whose body is not JSON")
     return problems
+
+
+def check_refusal(response: httpx.Response, sent: str, may_succeed: bool, why: str) -> None:
+    """Fails, saying why, unless the answer is a clean refusal (or a 200 where `may_succeed`)."""
+    problems = error_problems(response)
+    status = response.status_code
+    if status == 200 and not may_succeed:
+        problems.append("a 200 for input that must be refused")
+    elif status != 200 and status < 400:
+        problems.append(f"status {status}, neither an answer nor an error")
+    assert not problems, (f"sent {sent} ({why}); expected a 4xx{' or 200' if may_succeed else ''}: "
+                          f"{'; '.join(problems)}; answered {response.status_code}: {trimmed(response.text)}")

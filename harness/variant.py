@@ -30,6 +30,7 @@ CAPABILITY_FLAGS = (
     "tools",
     "structured_output",
     "encoder_decoder",
+    "responses",
 )
 
 
@@ -125,6 +126,7 @@ class Capabilities:
     tools: bool = False
     structured_output: bool = False
     encoder_decoder: bool = False
+    responses: bool = False  # serves the Responses API, /v1/responses (vLLM >= 0.26)
 
     def has(self, name: str) -> bool:
         if name == "multi_image":

@@ -19,7 +19,7 @@ from PIL import Image
 from harness import imagegen
 from harness.endpoint import Endpoint
 from harness.image_server import MediaServer
-from harness.multimodal import Media, MediaChat, describe, error_problems, image, trimmed
+from harness.multimodal import Media, MediaChat, check_refusal, describe, image
 
 pytestmark = pytest.mark.requires("chat", "vision")
 
@@ -88,17 +88,6 @@ def assert_still_healthy(endpoint: Endpoint, after: str) -> None:
         assert health.status_code == 200, f"after {after}: {endpoint.health_path} answered {health.status_code}"
         MediaChat(client, endpoint, max_tokens=4).ask(
             [image("checkerboard (health probe)", imagegen.data_url(imagegen.checkerboard()))])
-
-
-def check_refusal(response: httpx.Response, sent: str, may_succeed: bool, why: str) -> None:
-    problems = error_problems(response)
-    status = response.status_code
-    if status == 200 and not may_succeed:
-        problems.append("a 200 for input that must be refused")
-    elif status != 200 and status < 400:
-        problems.append(f"status {status}, neither an answer nor an error")
-    assert not problems, (f"sent {sent} ({why}); expected a 4xx{' or 200' if may_succeed else ''}: "
-                          f"{'; '.join(problems)}; answered {response.status_code}: {trimmed(response.text)}")
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)

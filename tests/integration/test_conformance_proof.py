@@ -48,7 +48,7 @@ def test_conformance_passes_on_real_vllm(cpu_tiny: Endpoint, images: Path, tmp_p
     seconds = time.monotonic() - started
     print(f"\nconformance suite against a ready cpu-tiny: {seconds:.1f}s; {result.stdout.splitlines()[-1]}")
     assert result.returncode == 0, result.stdout[-4000:]
-    assert " failed" not in result.stdout and "2 xfailed" in result.stdout, result.stdout[-2000:]
+    assert " failed" not in result.stdout and "4 xfailed" in result.stdout, result.stdout[-2000:]
     assert seconds < 60, f"the conformance suite took {seconds:.0f}s (budget 60s)"
 
 
