@@ -2,24 +2,19 @@
 (vLLM 0.32's two deviations strict xfails), and each defect a tests/defects/responses.py proxy injects
 fails exactly the check named for it, having really fired.
 
-The module's one server is cpu-tiny with vLLM's response store on (VLLM_ENABLE_RESPONSES_API_STORE=1),
-so `previous_response_id` is checked too; the shipped cpu-tiny stores nothing, and the conformance proof's
-run against it sees that check skipped with the reason."""
+The server is the session's cpu-tiny, whose spec turns vLLM's response store on
+(VLLM_ENABLE_RESPONSES_API_STORE=1), so `previous_response_id` is checked too."""
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import docker
 import pytest
 
 from harness.endpoint import Endpoint
-from tests.conftest import launched
 from tests.defects import responses as defects
 from tests.defects.proxy import DefectProxy
 
@@ -31,16 +26,9 @@ IMAGES, CLIENT = "suites/test_multimodal_responses.py", "suites/test_conformance
 
 
 @pytest.fixture(scope="module")
-def storing(tmp_path_factory: pytest.TempPathFactory, docker_client: docker.DockerClient) -> Iterator[Endpoint]:
-    """cpu-tiny (the same image: only its environment differs) with the response store on."""
-    images = tmp_path_factory.mktemp("images")
-    shutil.copytree(REPO / "images" / "cpu-tiny", images / "cpu-tiny")
-    spec = images / "cpu-tiny" / "variant.toml"
-    text = spec.read_text()
-    assert "\n[env]\n" in text, "cpu-tiny's spec has no [env] table to add the store switch to"
-    spec.write_text(text.replace("\n[env]\n", '\n[env]\nVLLM_ENABLE_RESPONSES_API_STORE = "1"\n', 1))
-    with launched(tmp_path_factory, "cpu-tiny", images) as endpoint:
-        yield endpoint
+def storing(cpu_tiny: Endpoint) -> Endpoint:
+    """The session's cpu-tiny: the shipped spec turns vLLM's response store on."""
+    return cpu_tiny
 
 
 def run_suite(url: str, tmp: Path, *args: str) -> subprocess.CompletedProcess[str]:
