@@ -59,10 +59,7 @@ def still_serving(api: httpx.Client, endpoint: Endpoint, after: Call) -> None:
 def rejected_and_still_serving(call: Call, record_property: Callable[[str, object], None], api: httpx.Client,
                                endpoint: Endpoint) -> None:
     """The refusal is checked, and the server's health after it is checked whatever the refusal was."""
-    try:
-        rejected(call, record_property)
-    finally:
-        still_serving(api, endpoint, call)
+    openai_calls.all_hold(lambda: rejected(call, record_property), lambda: still_serving(api, endpoint, call))
 
 
 def rejected(call: Call, record_property: Callable[[str, object], None], expected_status: str = "4xx") -> None:
