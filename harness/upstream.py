@@ -18,6 +18,8 @@ from pathlib import Path
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
+__all__ = ["Deviation", "SpecifierSet", "Version", "applicable", "for_check", "load", "parse_version", "unknown_ids"]
+
 from harness.errors import SpecError
 
 REGISTRY = Path(__file__).with_name("upstream_issues.toml")

@@ -54,10 +54,15 @@ class UpstreamMarks:
         if report.failed:
             report.outcome = "skipped"
             report.wasxfail = entry.describe()  # type: ignore[attr-defined]  # pytest's own xfail attribute
-            report.user_properties.append((APPLIED, entry.id))
+            self._property(item, report, (APPLIED, entry.id))
         elif report.passed and report.when == "call":
-            report.user_properties.append((NOT_SEEN, f"{entry.id} ({entry.link})"))
+            self._property(item, report, (NOT_SEEN, f"{entry.id} ({entry.link})"))
             self.not_seen.append((item.nodeid, entry))
+
+    @staticmethod
+    def _property(item: pytest.Item, report: pytest.TestReport, prop: tuple[str, str]) -> None:
+        report.user_properties.append(prop)  # results.jsonl reads this report
+        item.user_properties.append(prop)  # JUnit XML reads the teardown report's, copied from the item
 
     def summarise(self, reporter: pytest.TerminalReporter) -> None:
         if not self._learnt:

@@ -76,6 +76,8 @@ def test_chat_stream_first_delta_carries_role(api: httpx.Client, endpoint: Endpo
 def test_stream_one_finish_reason_per_choice(api: httpx.Client, endpoint: Endpoint, path: str) -> None:
     call = readable_stream(api, path, payload(path, endpoint, n=2, temperature=0.8, seed=3, max_tokens=6))
     assert call.stream is not None
+    if not call.stream.choice_deltas(1):  # how many choices n gives is the n checks' business
+        pytest.skip("the stream carries no choice 1 for n=2 (judged by test_*_n_gives_n_indexed_choices)")
     reasons = {i: call.stream.finish_reasons(i) for i in (0, 1)}
     assert all(len(r) == 1 for r in reasons.values()), call.why(
         f"exactly one finish_reason for each of choices 0 and 1 (n=2); got {reasons}")
