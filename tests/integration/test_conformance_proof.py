@@ -63,6 +63,22 @@ def test_a_fixed_known_issue_fails_the_run_as_xpass(cpu_tiny: Endpoint, images: 
         result.stdout[-2000:])
 
 
+class OlderVersion(Defect):
+    """The same real vLLM, reporting a /version below every registry range."""
+
+    def whole_json(self, exchange: Exchange, body: Any) -> Any:
+        return {"version": "0.20.0"} if exchange.path == "/version" else body
+
+
+def test_outside_the_registrys_range_the_plain_failure_comes_back(cpu_tiny: Endpoint, images: Path,
+                                                                  tmp_path: Path) -> None:
+    with DefectProxy(cpu_tiny.base_url, OlderVersion()) as url:
+        result = run_suite(url, images, tmp_path, f"{SUITES}server.py", "-k", "retrieve")
+    assert result.returncode == 1 and f"FAILED {SUITES}server.py::test_models_retrieve_by_id" in result.stdout, (
+        result.stdout[-2000:])
+    assert "upstream vLLM deviations for 0.20.0: none" in result.stdout, result.stdout[-2000:]
+
+
 # --- one deliberately broken server per class of defect ------------------------------------------------
 
 

@@ -87,3 +87,20 @@ def test_a_pass_in_range_stays_a_pass_and_is_reported() -> None:
     assert report.passed and not hasattr(report, "wasxfail")
     assert dict(report.user_properties)[NOT_SEEN].startswith("no-retrieve")
     assert [nodeid for nodeid, _ in marks.not_seen] == [ITEM.nodeid]
+
+
+def _variant(tmp_path: Path, patched: str) -> object:
+    from harness.variant import parse_spec
+
+    spec = tmp_path / "v" / "variant.toml"
+    spec.parent.mkdir(parents=True)
+    spec.write_text(f'upstream_patched = [{patched}]\n[serve]\nmodel = "m"\nserved_model_name = "m"\n')
+    return parse_spec(spec)
+
+
+def test_a_variant_opts_out_by_id_and_a_wrong_id_is_one_line(tmp_path: Path) -> None:
+    marks = UpstreamMarks.for_run(_variant(tmp_path, '"file-url-500"'), strict=False)  # type: ignore[arg-type]
+    marks.learn("0.32.0")
+    assert "file-url-500" not in {d.id for d in marks.applied} and marks.applied
+    with pytest.raises(SpecError, match=r"upstream_patched.*unknown deviation id\(s\) \['file-url'\]"):
+        UpstreamMarks.for_run(_variant(tmp_path / "x", '"file-url"'), strict=False)  # type: ignore[arg-type]
