@@ -35,7 +35,7 @@ def images(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def run_suite(url: str, images: Path, tmp: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "pytest", *args, "--base-url", url, "--image", "cpu-tiny", "--images-dir",
-         str(images), "-p", "no:cacheprovider", "--reports-dir", str(tmp), "-q", "-rfEX", "--no-header"],
+         str(images), "-p", "no:cacheprovider", "--reports-dir", str(tmp), "-q", "-rfEXx", "--no-header"],
         cwd=REPO, capture_output=True, text=True, timeout=600)
 
 
