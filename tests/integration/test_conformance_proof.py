@@ -79,6 +79,17 @@ def test_outside_the_registrys_range_the_plain_failure_comes_back(cpu_tiny: Endp
     assert "upstream vLLM deviations for 0.20.0: none" in result.stdout, result.stdout[-2000:]
 
 
+def test_a_missing_done_fails_the_framing_check_only(cpu_tiny: Endpoint, images: Path, tmp_path: Path) -> None:
+    defect = NoDone()
+    with DefectProxy(cpu_tiny.base_url, defect) as url:
+        result = run_suite(url, images, tmp_path, f"{SUITES}streaming.py")
+    failed = sorted(line.split("::")[1].split(" ")[0] for line in result.stdout.splitlines()
+                    if line.startswith("FAILED"))
+    assert defect.hits > 0 and failed == ["test_stream_is_strict_sse_ending_in_done[chat]",
+                                          "test_stream_is_strict_sse_ending_in_done[completions]"], (
+        result.stdout[-3000:])
+
+
 # --- one deliberately broken server per class of defect ------------------------------------------------
 
 
