@@ -28,6 +28,7 @@ import httpx
 
 from harness import sse
 from harness.endpoint import Endpoint
+from harness.openai_calls import ServerFacts
 
 PROMPT = "Describe what you see in detail."
 MAX_TOKENS = 24
@@ -96,23 +97,25 @@ def trimmed(text: str, limit: int = 300) -> str:
 class MediaChat:
     """The suite's one request shape: the fixed prompt plus media, greedy, a fixed number of tokens.
 
-    `ignore_eos` (a vLLM sampling extension) makes every answer exactly `max_tokens` long, so an answer is
-    never empty and two answers are always compared over the same number of tokens."""
+    Where the server understands it (`server.exact_length()`, vLLM's `ignore_eos`), every answer is exactly
+    `max_tokens` long, so an answer is never empty and two answers are compared over the same number of
+    tokens; elsewhere nothing beyond the OpenAI API is sent (a strict server refuses unknown fields)."""
 
-    def __init__(self, api: httpx.Client, endpoint: Endpoint, *, prompt: str = PROMPT,
+    def __init__(self, api: httpx.Client, endpoint: Endpoint, server: ServerFacts, *, prompt: str = PROMPT,
                  max_tokens: int = MAX_TOKENS) -> None:
         self.api = api
         self.model = endpoint.model
+        self.server = server
         self.prompt = prompt
         self.max_tokens = max_tokens
 
     def body(self, media: Sequence[Media], *, stream: bool = False, logprobs: bool = True,
-             ignore_eos: bool = True, prompt: str | None = None, max_tokens: int | None = None) -> dict[str, Any]:
+             exact_length: bool = True, prompt: str | None = None, max_tokens: int | None = None) -> dict[str, Any]:
         content = [{"type": "text", "text": prompt or self.prompt}, *(m.part for m in media)]
         body: dict[str, Any] = {
             "model": self.model, "messages": [{"role": "user", "content": content}],
-            "max_tokens": max_tokens or self.max_tokens, "temperature": 0, "seed": 0, "ignore_eos": ignore_eos,
-            "stream": stream,
+            "max_tokens": max_tokens or self.max_tokens, "temperature": 0, "seed": 0, "stream": stream,
+            **(self.server.exact_length() if exact_length else {}),
         }
         if logprobs:
             body |= {"logprobs": True, "top_logprobs": TOP_LOGPROBS}
@@ -138,7 +141,8 @@ class MediaChat:
                                      f"{trimmed(response.text)}")
             stream = sse.read(response.iter_raw())
         entries = [e for choice in stream.choice_deltas(0) for e in (choice.get("logprobs") or {}).get("content") or []]
-        assert entries, f"streaming {sent}: no tokens with logprobs in {len(stream.chunks)} chunks"
+        # without logprobs (the logprobs checks judge that) the answer is its text, as in parse_answer
+        assert entries or stream.text(), f"streaming {sent}: neither text nor logprobs in {len(stream.chunks)} chunks"
         return stream, answer_from(sent, stream.text(), entries, stream.usage)
 
 

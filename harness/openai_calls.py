@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -79,6 +80,19 @@ def stream(api: httpx.Client, path: str, payload: dict[str, Any]) -> Call:
         else:
             call.stream = sse.read(response.iter_raw(), started=started)
     return call
+
+
+def all_hold(*steps: Callable[[], None]) -> None:
+    """Run every step (e.g. judge the answer, then check the server is still healthy) and fail with all of
+    their messages: a later step's failure must not hide what an earlier one saw."""
+    failures = []
+    for step in steps:
+        try:
+            step()
+        except AssertionError as exc:
+            failures.append(str(exc))
+    if failures:
+        raise AssertionError("\n".join(failures))
 
 
 def chat_payload(model: str, **overrides: Any) -> dict[str, Any]:
