@@ -23,16 +23,16 @@ def input_part(media: Media) -> dict[str, Any]:
 
 
 class MediaResponses:
-    """MediaChat's request through /v1/responses; `ignore_eos` (vLLM's extension) keeps every answer
-    exactly `max_tokens` long, as there."""
+    """MediaChat's request through /v1/responses, with the same exact-length extras as there (decided by
+    `ServerFacts.exact_length()`: vLLM's `ignore_eos` for vLLM, nothing for other servers)."""
 
     def __init__(self, chat: MediaChat) -> None:
         self.chat = chat
 
-    def body(self, media: Sequence[Media], *, ignore_eos: bool = True) -> dict[str, Any]:
+    def body(self, media: Sequence[Media]) -> dict[str, Any]:
         content = [{"type": "input_text", "text": self.chat.prompt}, *(input_part(m) for m in media)]
         return {"model": self.chat.model, "input": [{"role": "user", "content": content}],
-                "max_output_tokens": self.chat.max_tokens, "temperature": 0, "ignore_eos": ignore_eos,
+                "max_output_tokens": self.chat.max_tokens, "temperature": 0, **self.chat.server.exact_length(),
                 "top_logprobs": TOP_LOGPROBS, "include": ["message.output_text.logprobs"]}
 
     def post(self, media: Sequence[Media], **options: Any) -> httpx.Response:

@@ -14,14 +14,15 @@ from harness import imagegen
 from harness.endpoint import Endpoint
 from harness.image_server import MediaServer
 from harness.multimodal import Answer, Media, MediaChat, check_refusal, collisions, describe, image
+from harness.openai_calls import ServerFacts
 from harness.responses_media import MediaResponses
 
 pytestmark = pytest.mark.requires("responses", "vision")
 
 
 @pytest.fixture(scope="module")
-def chat(api: httpx.Client, endpoint: Endpoint) -> MediaChat:
-    return MediaChat(api, endpoint)
+def chat(api: httpx.Client, endpoint: Endpoint, server: ServerFacts) -> MediaChat:
+    return MediaChat(api, endpoint, server)
 
 
 @pytest.fixture(scope="module")
@@ -72,11 +73,12 @@ HOSTILE: list[tuple[str, Callable[[], Media]]] = [
 
 
 @pytest.mark.parametrize("make", [pytest.param(m, id=name) for name, m in HOSTILE])
-def test_responses_hostile_image_is_refused_cleanly(make: Callable[[], Media], endpoint: Endpoint) -> None:
+def test_responses_hostile_image_is_refused_cleanly(make: Callable[[], Media], endpoint: Endpoint,
+                                                    server: ServerFacts) -> None:
     media = make()
     # a connection of its own: uvicorn closes the connection after an unhandled 500
     with endpoint.client() as client:
-        responses = MediaResponses(MediaChat(client, endpoint, max_tokens=4))
+        responses = MediaResponses(MediaChat(client, endpoint, server, max_tokens=4))
         try:
             response = responses.post([media])
         except httpx.TransportError as exc:
