@@ -8,6 +8,9 @@ table); the multimodal process-boundary differential boots its second server as 
 A's first round against its others gives the noise floor, and a change no larger than it is not called a
 regression. Output: gate.md (for a PR comment) and gate.html in reports/gate/<time>-NAME/.
 
+With `--runtime process` nothing is built: the arg fills `{VLLM_VERSION}` in the variant's [process] command
+or env, so each side runs from its own environment (e.g. PYTHONPATH = "$VLLM_ENVS/{VLLM_VERSION}").
+
     reports/gate/<time>-NAME/
         A/runs/<run>/   one pytest run per round of the current version (load-chat/ etc. inside)
         B/runs/<run>/   the same for the candidate

@@ -39,7 +39,7 @@ class ProcessServer(ManagedServer):
     @property
     def argv(self) -> list[str]:
         spec = self.variant.process
-        command, _ = spec.resolved(self.variant.build.args, self.variant.folder)
+        command = spec.resolved_command(self.variant.build.args, self.variant.folder)
         model = host_path(spec.model, self.variant.folder, "process.model") if spec.model else None
         if spec.args is not None:
             values = {"model": model or self.variant.serve.model, "host": "127.0.0.1", "port": self.port}
@@ -48,7 +48,7 @@ class ProcessServer(ManagedServer):
 
     def environment(self, host_env: dict[str, str]) -> dict[str, str]:
         """The host's environment, the variant's [env], then [process] env (the chosen vLLM environment)."""
-        _, process_env = self.variant.process.resolved(self.variant.build.args, self.variant.folder)
+        process_env = self.variant.process.resolved_env(self.variant.build.args, self.variant.folder)
         return {**host_env, **container_environment(self.variant, host_env, self.api_key), **process_env}
 
     @property

@@ -174,12 +174,13 @@ class ProcessSpec:
     # no Docker image: `--runtime docker` refuses the variant instead of failing at its build
     only: bool = False
 
-    def resolved(self, build_args: dict[str, str], folder: Path) -> tuple[tuple[str, ...], dict[str, str]]:
-        """command and env with `{BUILD_ARG}` filled from the build args (the version the gate sets goes
-        where a Docker build arg goes) and `$VARS`/`~` expanded from the host environment."""
-        command = tuple(_host_text(c.format(**build_args), folder, "process.command") for c in self.command)
-        env = {k: _host_text(v.format(**build_args), folder, f"process.env.{k}") for k, v in self.env.items()}
-        return command, env
+    # `{BUILD_ARG}` filled from the build args (the version the gate sets goes where a Docker build arg
+    # goes), then `$VARS`/`~` expanded from the host environment
+    def resolved_command(self, build_args: dict[str, str], folder: Path) -> tuple[str, ...]:
+        return tuple(_host_text(c.format(**build_args), folder, "process.command") for c in self.command)
+
+    def resolved_env(self, build_args: dict[str, str], folder: Path) -> dict[str, str]:
+        return {k: _host_text(v.format(**build_args), folder, f"process.env.{k}") for k, v in self.env.items()}
 
     def placeholders(self) -> set[str]:
         """The build args that command and env name, e.g. {"VLLM_VERSION"}."""

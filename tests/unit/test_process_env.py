@@ -118,3 +118,14 @@ def test_dummy_llama_is_7b_shaped_over_the_tiny_tokenizer(tmp_path: Path) -> Non
     assert (config["hidden_size"], config["num_hidden_layers"], config["vocab_size"]) == (4096, 32, 1024)
     assert config["eos_token_id"] == 6 and not (tmp_path / "out/model.safetensors").exists()
     assert "processor_class" not in json.loads((tmp_path / "out/tokenizer_config.json").read_text())
+
+
+def test_plan_shows_the_environment_the_version_picks(monkeypatch: pytest.MonkeyPatch) -> None:
+    from harness.plan import plan_lines
+
+    monkeypatch.setenv("VLLM_ENVS", "/envs")
+    monkeypatch.setenv("GPU_VLLM_MODELS", "/models")
+    variant = load_variant(REPO / "images", "gpu-vllm-7b")
+    (line,) = [x for x in plan_lines(variant, host_env={}, client=None) if x.startswith("# --runtime process:")]
+    assert line.startswith("# --runtime process: PYTHONPATH=/envs/0.26.0 python3 -m vllm.entrypoints.cli.main serve")
+    assert "/models/dummy-llama-7b" in line and "--load-format dummy" in line
