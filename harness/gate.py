@@ -8,6 +8,9 @@ table); the multimodal process-boundary differential boots its second server as 
 A's first round against its others gives the noise floor, and a change no larger than it is not called a
 regression. Output: gate.md (for a PR comment) and gate.html in reports/gate/<time>-NAME/.
 
+With `--runtime process` nothing is built: the arg fills `{VLLM_VERSION}` in the variant's [process] command
+or env, so each side runs from its own environment (e.g. PYTHONPATH = "$VLLM_ENVS/{VLLM_VERSION}").
+
     reports/gate/<time>-NAME/
         A/runs/<run>/   one pytest run per round of the current version (load-chat/ etc. inside)
         B/runs/<run>/   the same for the candidate
@@ -50,15 +53,25 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="pytest -m expression (default: every test, the load suite included)")
     p.add_argument("--no-load", action="store_true", help="leave the load suite out (-m 'not load')")
     p.add_argument("--thresholds", type=Path, default=None, help="compare thresholds, TOML (see `compare`)")
+    p.add_argument("--runtime", choices=("docker", "process"), default="docker",
+                   help="docker: the version is a build arg; process: it picks the environment the variant's "
+                        "[process] command names with {ARG} (default docker)")
 
 
-def version_arg(variant: Variant) -> str:
-    """The variant's vLLM version build arg, checked against its Dockerfile."""
+def version_arg(variant: Variant, runtime: str = "docker") -> str:
+    """The variant's vLLM version build arg, checked against what the runtime reads it from: the
+    Dockerfile, or (process runtime) the [process] command and env."""
     name = variant.build.vllm_version_arg
     if not name:
         raise UsageError(f"variant {variant.name} declares no vLLM version: add `vllm_version_arg = \"VLLM_VERSION\"` "
                          f"under [build] in {variant.spec_path}, with build.args.VLLM_VERSION and `ARG VLLM_VERSION` "
                          "in its Dockerfile")
+    if runtime == "process":
+        if name not in variant.process.placeholders():
+            raise UsageError(f"{variant.spec_path}: [process] command and env never use {{{name}}}: both versions "
+                             f"would run the same vLLM; name the environment by it, e.g. "
+                             f"PYTHONPATH = \"$VLLM_ENVS/{{{name}}}\"")
+        return name
     dockerfile = variant.folder / variant.build.dockerfile
     if not dockerfile.is_file() or not re.search(rf"^\s*ARG\s+{name}\b", dockerfile.read_text(), re.MULTILINE):
         raise UsageError(f"{dockerfile} has no `ARG {name}`: the version would never reach the build; declare it "
@@ -68,7 +81,7 @@ def version_arg(variant: Variant) -> str:
 
 def run(args: argparse.Namespace, images_dir: Path, reports_dir: Path, console: Console) -> int:
     variant = load_variant(images_dir, args.name)
-    arg = version_arg(variant)
+    arg = version_arg(variant, args.runtime)
     refs = {"A": args.ref_from or variant.build.vllm_version or "", "B": args.ref_to}
     if args.rounds < 2:
         raise UsageError(f"--rounds must be at least 2 (the noise floor compares A with A), got {args.rounds}")
@@ -121,8 +134,9 @@ def _one_round(args: argparse.Namespace, images_dir: Path, gate_dir: Path, varia
     before = set((side_dir / "runs").glob("*")) if (side_dir / "runs").exists() else set()
     markexpr = args.markexpr or ("not load" if args.no_load else "load or not load")
     command = [sys.executable, "-m", "pytest", *suites, "--image", variant.name, "--images-dir", str(images_dir),
-               "--build-arg", f"{build_arg[0]}={build_arg[1]}", "--reports-dir", str(side_dir), "-m", markexpr,
-               "-q", "-p", "no:cacheprovider", f"--junitxml={side_dir / f'junit-{round_no}.xml'}"]
+               "--runtime", args.runtime, "--build-arg", f"{build_arg[0]}={build_arg[1]}",
+               "--reports-dir", str(side_dir), "-m", markexpr, "-q", "-p", "no:cacheprovider",
+               f"--junitxml={side_dir / f'junit-{round_no}.xml'}"]
     console.print(f"round {round_no} {side} ({build_arg[0]}={build_arg[1]}): pytest {' '.join(suites)} -m "
                   f"'{markexpr}' (log: {side_dir / f'pytest-{round_no}.log'})", markup=False)
     side_dir.mkdir(parents=True, exist_ok=True)

@@ -79,7 +79,9 @@ class TargetOptions:
             if self.capabilities:
                 raise UsageError("--capabilities describes a --base-url server; pass --base-url too")
             return
-        self.variant()
+        variant = self.variant()
+        if variant and variant.process.only and self.runtime == "docker" and not self.base_url:
+            raise UsageError(f"variant {variant.name} has no Docker image (process.only): add --runtime process")
         if self.capabilities:
             Capabilities.parse(self.capabilities)
         if self.base_url and not self.image and not self.capabilities:

@@ -146,7 +146,9 @@ def plan_lines(variant: Variant, *, host_env: dict[str, str], group_ids: dict[st
     image, steps = build_commands(recipe_of(source), client)
     lines += [*steps, ""]
     if image == "<no image>":
-        return [*lines, "# --runtime process: " + shlex.join(_process_argv(variant))]
+        env = variant.process.resolved_env(variant.build.args, variant.folder)
+        prefix = [f"{k}={v}" for k, v in env.items()]  # the environment the version picks, e.g. PYTHONPATH
+        return [*lines, "# --runtime process: " + shlex.join([*prefix, *_process_argv(variant)])]
     if variant.stack is None:
         kwargs = run_kwargs(variant, image, host_env=host_env, api_key=api_key, group_ids=ids)
         lines += _gpu_notes(variant, kwargs, ids)

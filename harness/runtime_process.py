@@ -39,11 +39,17 @@ class ProcessServer(ManagedServer):
     @property
     def argv(self) -> list[str]:
         spec = self.variant.process
+        command = spec.resolved_command(self.variant.build.args, self.variant.folder)
         model = host_path(spec.model, self.variant.folder, "process.model") if spec.model else None
         if spec.args is not None:
             values = {"model": model or self.variant.serve.model, "host": "127.0.0.1", "port": self.port}
-            return [*spec.command, *(arg.format(**values) for arg in spec.args)]
-        return [*spec.command, *serve_args(self.variant.serve, port=self.port, host="127.0.0.1", model=model)]
+            return [*command, *(arg.format(**values) for arg in spec.args)]
+        return [*command, *serve_args(self.variant.serve, port=self.port, host="127.0.0.1", model=model)]
+
+    def environment(self, host_env: dict[str, str]) -> dict[str, str]:
+        """The host's environment, the variant's [env], then [process] env (the chosen vLLM environment)."""
+        process_env = self.variant.process.resolved_env(self.variant.build.args, self.variant.folder)
+        return {**host_env, **container_environment(self.variant, host_env, self.api_key), **process_env}
 
     @property
     def description(self) -> str:
@@ -55,7 +61,7 @@ class ProcessServer(ManagedServer):
         return f"http://127.0.0.1:{self.port}"
 
     def _start(self) -> None:
-        env = {**os.environ, **container_environment(self.variant, dict(os.environ), self.api_key)}
+        env = self.environment(dict(os.environ))
         try:
             # its own session: stopping it stops its children too (vLLM's engine core is one)
             self.process = subprocess.Popen(self.argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import string
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -170,6 +171,23 @@ class ProcessSpec:
     model: str | None = None  # the model path on the host, when it differs from the image's
     # for servers whose flags are not vLLM's: a template with {model}, {host} and {port}
     args: tuple[str, ...] | None = None
+    # env for the process only (over [env]), e.g. PYTHONPATH of the environment vLLM is installed in
+    env: dict[str, str] = field(default_factory=dict)
+    # no Docker image: `--runtime docker` refuses the variant instead of failing at its build
+    only: bool = False
+
+    # `{BUILD_ARG}` filled from the build args (the version the gate sets goes where a Docker build arg
+    # goes), then `$VARS`/`~` expanded from the host environment
+    def resolved_command(self, build_args: dict[str, str], folder: Path) -> tuple[str, ...]:
+        return tuple(_host_text(c.format(**build_args), folder, "process.command") for c in self.command)
+
+    def resolved_env(self, build_args: dict[str, str], folder: Path) -> dict[str, str]:
+        return {k: _host_text(v.format(**build_args), folder, f"process.env.{k}") for k, v in self.env.items()}
+
+    def placeholders(self) -> set[str]:
+        """The build args that command and env name, e.g. {"VLLM_VERSION"}."""
+        texts = [*self.command, *self.env.values()]
+        return {name for text in texts for _, name, _, _ in string.Formatter().parse(text) if name}
 
 
 @dataclass(frozen=True)
@@ -229,13 +247,17 @@ class Variant:
         return self.folder / SPEC_FILE
 
 
-def host_path(text: str, folder: Path, what: str) -> str:
-    """A host path from a spec: `~` and `$VARS` expanded, relative paths taken from the variant folder."""
+def _host_text(text: str, folder: Path, what: str) -> str:
     expanded = os.path.expandvars(os.path.expanduser(text))
     if "$" in expanded:
         raise UsageError(f"{what} '{text}' names an environment variable that is not set; set it or edit "
                          f"{folder / SPEC_FILE}")
-    path = Path(expanded)
+    return expanded
+
+
+def host_path(text: str, folder: Path, what: str) -> str:
+    """A host path from a spec: `~` and `$VARS` expanded, relative paths taken from the variant folder."""
+    path = Path(_host_text(text, folder, what))
     return str(path if path.is_absolute() else (folder / path).resolve())
 
 
@@ -277,11 +299,13 @@ def parse_spec(path: Path) -> Variant:
     serve = root.table("serve")
     if serve is None:
         raise SpecError(path, "serve", "is required (at least serve.model and serve.served_model_name)")
+    build = _build(root.table("build"))
+    process = _process(root.table("process"), build)
     return Variant(
         name=path.parent.name,
         folder=path.parent.resolve(),
         description=root.get("description", str, ""),
-        build=_build(root.table("build")),
+        build=build,
         serve=_serve(serve),
         env=root.mapping("env"),
         secret_env=root.strings("secret_env") or (),
@@ -289,7 +313,7 @@ def parse_spec(path: Path) -> Variant:
         gpu=_gpu(root.table("gpu")),
         container=_container(root.table("container")),
         capabilities=_capabilities(root.table("capabilities")),
-        process=_process(root.table("process")),
+        process=process,
         known_issues=_known_issues(path, raw.get("known_issues", [])),
         upstream_patched=root.strings("upstream_patched") or (),
         probes=_probes(path, raw.get("probes", [])),
@@ -447,7 +471,7 @@ def _capabilities(t: Table | None) -> Capabilities:
     return Capabilities(**flags, multi_image=multi)
 
 
-def _process(t: Table | None) -> ProcessSpec:
+def _process(t: Table | None, build: BuildSpec) -> ProcessSpec:
     if t is None:
         return ProcessSpec()
     t.check_known(allowed(ProcessSpec))
@@ -460,7 +484,15 @@ def _process(t: Table | None) -> ProcessSpec:
             arg.format(model="", host="", port=0)
         except (KeyError, IndexError, ValueError):
             raise SpecError(t.path, "process.args", f"'{arg}' may only use {{model}}, {{host}} and {{port}}") from None
-    return ProcessSpec(command=command, model=t.get("model", str, None), args=args)  # type: ignore[arg-type]
+    spec = ProcessSpec(command=command, model=t.get("model", str, None), args=args,  # type: ignore[arg-type]
+                       env=t.mapping("env"), only=t.get("only", bool, False))
+    for text in [*spec.command, *spec.env.values()]:
+        try:
+            text.format(**build.args)
+        except (KeyError, IndexError, ValueError):
+            known = ", ".join(f"{{{a}}}" for a in build.args) or "none (no build.args)"
+            raise SpecError(t.path, "process", f"'{text}' may only use build args as placeholders: {known}") from None
+    return spec
 
 
 def _array(path: Path, raw: object, name: str, cls: type) -> list[tuple[int, Table]]:

@@ -130,7 +130,7 @@ def test_every_shipped_variant_parses() -> None:
     assert "cpu-tiny" in names
     for name in names:
         variant = load_variant(REPO_IMAGES, name)
-        process_only = variant.process.args is not None
+        process_only = variant.process.args is not None or variant.process.only
         recipe = recipe_of(image_source(variant))  # build.variant: the sibling's image
         assert recipe.dockerfile_path.is_file() or recipe.prebuilt or process_only, name
         if variant.stack is not None:
