@@ -116,8 +116,8 @@ def build_recipe(client: docker.DockerClient, recipe: Recipe, progress: Progress
                         "variant with --runtime process")
     started = time.monotonic()
     base = ensure_base_image(client, spec.base, progress) if spec.base else None
-    wheels = ensure_wheelhouse(spec.wheelhouse, recipe.context, progress) if spec.wheelhouse else None
     build_args = dict(spec.args)
+    wheels = ensure_wheelhouse(spec.wheelhouse, recipe.context, progress, build_args) if spec.wheelhouse else None
     if spec.base and base:
         build_args[spec.base.build_arg] = client.images.get(base).id  # by id: a re-made base changes the hash
     content = recipe.content(build_args, wheels.name if wheels else None)

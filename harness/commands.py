@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 
 def run_logged(command: list[str], log: Callable[[str], None], skip: Callable[[str], bool] = lambda _: False,
-               tail_lines: int = 20) -> tuple[int, str]:
+               tail_lines: int = 20, env: Mapping[str, str] | None = None) -> tuple[int, str]:
     """Run to completion, passing each output line to `log`; returns the exit code and the last lines."""
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     assert process.stdout is not None
     tail: list[str] = []
     with process:
