@@ -46,7 +46,7 @@ class VerdictChange:
     test: str
     baseline: str  # verdicts seen over the side's runs, joined with "/"
     candidate: str
-    kind: str  # new failure | known issue fixed | fixed | flaky | changed | added | removed
+    kind: str  # new failure | known issue fixed | known issue appeared | fixed | flaky | changed | added | removed
 
     @property
     def regression(self) -> bool:
@@ -236,8 +236,10 @@ def verdict_changes(baseline: list[dict[str, str]], candidate: list[dict[str, st
             continue
         if b is None or c is None:
             kind = "added" if b is None else "removed"
-        elif "xpassed" in c and "xpassed" not in b:
+        elif ("xpassed" in c and "xpassed" not in b) or (b == {"xfailed"} and c == {"passed"}):
             kind = "known issue fixed"
+        elif c == {"xfailed"} and "xfailed" not in b:  # declared for the candidate's release, absent before
+            kind = "known issue appeared"
         elif len(b) > 1:  # the baseline itself varied: no change of the candidate's is news
             kind = "flaky"
         elif c & FAILING and not b & FAILING:

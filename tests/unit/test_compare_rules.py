@@ -97,6 +97,17 @@ def test_verdict_changes() -> None:
     assert [v.kind for v in new] == ["new failure"] and new[0].regression
 
 
+def test_known_issues_that_hold_on_one_release_only() -> None:
+    """A strict xfail declared for the candidate: on the baseline it XPASSes (or, declared by version range,
+    passes), on the candidate it fails as declared. The bump brings the bug: reported, not a new failure."""
+    for before in ("xpassed", "passed"):
+        (found,) = verdict_changes([{"t": before}], [{"t": "xfailed"}])
+        assert found.kind == "known issue appeared" and not found.regression
+    (gone,) = verdict_changes([{"t": "xfailed"}], [{"t": "passed"}])  # a range that ends before the candidate
+    assert gone.kind == "known issue fixed"
+    assert verdict_changes([{"t": "xfailed"}], [{"t": "xfailed"}]) == []
+
+
 def test_greedy_diffs() -> None:
     base = {"red": {"tokens": ["a", "b", "c", "d"], "prompt_tokens": 20}, "blue": {"tokens": ["x"], "prompt_tokens": 5}}
     cand = {"red": {"tokens": ["a", "b", "z", "d"], "prompt_tokens": 24}, "blue": {"tokens": ["x"], "prompt_tokens": 5}}
