@@ -20,6 +20,7 @@ from harness.launch import RUNTIMES, TargetOptions, launch, terminate_as_interru
 from harness.progress import LogProgress
 from harness.reaper import reap
 from harness.results import RunRecorder
+from harness.tables import print_whole
 from harness.variant import default_images_dir, load_all, load_variant
 
 # soft_wrap: an error stays one line however narrow the terminal (or a CI log) is
@@ -31,9 +32,9 @@ def _cmd_list(args: argparse.Namespace) -> int:
     for column in ("name", "model", "gpu", "capabilities", "description"):
         table.add_column(column)
     for v in load_all(args.images_dir):
-        table.add_row(v.name, v.serve.served_model_name, v.gpu.vendor, ", ".join(v.capabilities.enabled()),
+        table.add_row(v.name, v.serve.served_model_name, v.gpu.vendor, "\n".join(v.capabilities.enabled()),
                       v.description)
-    Console().print(table)
+    print_whole(Console(), table, flexible="description")
     return 0
 
 

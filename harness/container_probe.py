@@ -5,10 +5,14 @@ replica without a published port is healthy, and whether a container can reach o
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import docker.errors
 from docker.models.containers import Container
+
+from harness.labels import labels_for
 
 # Runs inside the container: standard library only, one JSON line out, never a traceback.
 _SCRIPT = r"""
@@ -60,3 +64,29 @@ def http_get(container: Container, url: str, *, timeout: float = 5.0, limit: int
 def tcp_connect(container: Container, host: str, port: int, *, timeout: float = 5.0,
                 python: str = "python3") -> ProbeResult:
     return _run(container, {"kind": "tcp", "host": host, "port": port, "timeout": timeout}, python)
+
+
+@contextmanager
+def sibling(client: docker.DockerClient, image: str, variant: str, python: str = "python3",
+            network: str = "bridge") -> Iterator[Container]:
+    """A throwaway container of `image` (on the default bridge unless told), idle until removed on exit: a
+    place to probe from that is not isolated (the control of an isolation check) and that resolves
+    `host-gateway`."""
+    container = client.containers.run(
+        image, entrypoint=[python, "-c", "import time; time.sleep(600)"], command=[], detach=True,
+        network=network, extra_hosts={"host.docker.internal": "host-gateway"}, labels=labels_for(variant))
+    try:
+        yield container
+    finally:
+        container.remove(force=True)
+
+
+def resolved_host_gateway(container: Container) -> str | None:
+    """What `host.docker.internal` (added as host-gateway) resolves to inside the container: the engine's
+    own answer, read from its /etc/hosts."""
+    code, output = container.exec_run(["cat", "/etc/hosts"])
+    for line in (output or b"").decode("utf-8", "replace").splitlines():
+        fields = line.split()
+        if code == 0 and len(fields) >= 2 and "host.docker.internal" in fields[1:]:
+            return fields[0]
+    return None

@@ -18,6 +18,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 
 from harness.errors import UsageError
+from harness.host_gateway import host_gateway_address
 
 DOCKER = "docker"
 EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp", "image/gif": "gif",
@@ -37,19 +38,8 @@ def serve_address(runtime: str, image_host: str | None) -> ServeAddress | None:
     if image_host is None:
         return None
     if image_host == DOCKER:
-        return ServeAddress(bind=docker_bridge_gateway(), url_host="host.docker.internal")
+        return ServeAddress(bind=host_gateway_address(), url_host="host.docker.internal")
     return ServeAddress(bind=image_host, url_host=image_host)
-
-
-def docker_bridge_gateway() -> str:
-    """The host's address on Docker's default bridge: where `host-gateway` points."""
-    from harness.engine import connect
-
-    try:
-        config = connect().networks.get("bridge").attrs["IPAM"]["Config"]
-        return str(next(c["Gateway"] for c in config if c.get("Gateway")))
-    except (StopIteration, KeyError) as exc:
-        raise UsageError("cannot find the Docker bridge gateway; pass --image-host ADDRESS") from exc
 
 
 class MediaServer:

@@ -18,7 +18,7 @@ from docker.models.networks import Network
 from harness import container_probe, prometheus
 from harness.endpoint import Endpoint, StackMembers
 from harness.engine import connect
-from harness.image_server import docker_bridge_gateway
+from harness.host_gateway import bridge_addresses, host_gateway_address, host_ipv4_addresses
 
 REQUESTS_SETTLE_S = 15.0  # vLLM counts a request just after its answer leaves
 SERVED = "vllm:request_success_total"
@@ -78,8 +78,16 @@ def test_offline_serving_container_reaches_nothing_outside_its_network(
     control = container_probe.tcp_connect(replica, gateway.name, _gateway_port(gateway))
     assert control.ok, f"the probe could not reach the gateway inside the serving network: {control.error}"
     network = engine.networks.get(stack.network)
-    targets = {f"{address}:{host_listener} (this host)": (address, host_listener)
-               for address in {docker_bridge_gateway(), *_network_gateways(network)}}
+    hosts = {host_gateway_address(engine), *host_ipv4_addresses(), *_network_gateways(network)}
+    # the other control: the same image on the default bridge does reach this host, so the targets are real
+    with container_probe.sibling(engine, replica.image.id, "stack-isolation-control") as outside:
+        resolved = container_probe.resolved_host_gateway(outside)
+        assert resolved in hosts, f"host-gateway resolves to {resolved}, which is not among the probed {hosts}"
+        reachable = container_probe.tcp_connect(outside, resolved, host_listener, timeout=3.0)
+        if not reachable.ok:
+            pytest.skip(f"even a container on the default bridge cannot reach this host at {resolved}:"
+                        f"{host_listener} ({reachable.error}): a host firewall hides what isolation would")
+    targets = {f"{address}:{host_listener} (this host)": (address, host_listener) for address in sorted(hosts)}
     targets["1.1.1.1:443 (the internet)"] = ("1.1.1.1", 443)
     reached = {name: "connected" for name, (host, port) in targets.items()
                if container_probe.tcp_connect(replica, host, port, timeout=3.0).ok}
@@ -96,7 +104,7 @@ def _gateway_port(gateway: Container) -> int:
 
 def _network_gateways(network: Network) -> set[str]:
     network.reload()
-    return {c["Gateway"] for c in network.attrs["IPAM"]["Config"] or [] if c.get("Gateway")}
+    return set(bridge_addresses(network.attrs))
 
 
 def _served(replica: Container, port: int) -> float | None:

@@ -15,6 +15,7 @@ sleep woke up (event-loop lag) and the process's CPU use — the evidence for th
 from __future__ import annotations
 
 import argparse
+import functools
 import gc
 import itertools
 import json
@@ -27,6 +28,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import gevent
 import gevent.event
@@ -34,38 +36,42 @@ import locust  # noqa: F401  (patches the interpreter with gevent: keep first)
 import numpy as np
 from locust import User, constant, task
 from locust.env import Environment
-from locust.exception import StopUser
+from locust.runners import MasterRunner
 
 from harness.load.client import StreamClient
 from harness.load.config import LoadConfig
 from harness.load.prompts import ImageMaker, body
 from harness.load.records import FILE, Record, RecordWriter, csv_line
-from harness.load.shapes import arrival_offsets, split_evenly
+from harness.load.shapes import Quota, arrival_offsets, quotas
 
 CLIENT_FILE = "client.csv"
 CLIENT_COLUMNS = ("t", "worker", "lag_p50_ms", "lag_p99_ms", "lag_max_ms", "cpu_pct")
 LAG_PROBE_S = 0.010
 EXHAUSTED = object()
+log = logging.getLogger("harness.load.agent")
 
 
 class Dispenser:
-    """Hands out this process's requests of one level: when (open loop) and how many."""
+    """Hands out this process's requests of one level: when (open loop) and how many. Its `done` is set
+    once the quota is used up (or the deadline passed) and nothing is in flight."""
 
-    def __init__(self, config: LoadConfig, level: int, share: int, parts: int) -> None:
+    def __init__(self, config: LoadConfig, level: int, share: int, quota: Quota) -> None:
         label, users, rate = config.levels()[level]
-        self.label, self.users, self.rate = label, users, rate
+        self.label, self.users, self.rate = label, users, rate  # the level's, for the records
         self.t0 = time.perf_counter()
         self.deadline = self.t0 + config.duration if config.duration else None
-        self.limit = split_evenly(config.requests, parts, share) if config.requests else None
+        self.limit = 0 if quota.users == 0 else quota.limit
         rng = np.random.default_rng([config.seed, level, share])
-        self.arrivals = (arrival_offsets(rate / parts, config.burstiness, rng, config.ramp_up)
-                         if rate is not None else None)
+        self.arrivals = (arrival_offsets(quota.rate, config.burstiness, rng, config.ramp_up)
+                         if quota.rate else None)
         self.taken = 0
         self.in_flight = 0
         self.exhausted = False
         self.done = gevent.event.Event()
         if self.limit == 0:
             self._exhaust()
+        elif config.duration:  # ends on time even if no user comes back to ask
+            gevent.spawn_later(config.duration, self._exhaust)
 
     def take(self) -> object:
         """The request's scheduled perf_counter time (None in closed loop), after waiting for it; or
@@ -89,7 +95,11 @@ class Dispenser:
             self.done.set()
 
     def _exhaust(self) -> None:
+        if self.exhausted:
+            return
         self.exhausted = True
+        if State.dispenser is self:
+            State.fresh.clear()
         if self.in_flight == 0:
             self.done.set()
 
@@ -100,9 +110,18 @@ class State:
     config: LoadConfig
     worker = 0
     dispenser: Dispenser | None = None
+    fresh = gevent.event.Event()  # set while `dispenser` has requests to hand out
     sink: Callable[[str], None] = print
     ids = itertools.count()
     images: ImageMaker | None = None
+    main: Any = None  # the greenlet SIGTERM and a vanished parent stop
+
+    @classmethod
+    def install(cls, dispenser: Dispenser) -> Dispenser:
+        cls.dispenser = dispenser
+        if not dispenser.exhausted:
+            cls.fresh.set()
+        return dispenser
 
 
 class LoadUser(User):
@@ -121,12 +140,13 @@ class LoadUser(User):
 
     @task
     def one_request(self) -> None:
-        dispenser = State.dispenser
-        if dispenser is None:
-            raise StopUser()
-        scheduled = dispenser.take()
-        if scheduled is EXHAUSTED:
-            raise StopUser()
+        while True:  # between levels (or before this process hears its quota) users wait; locust stops them
+            State.fresh.wait()
+            dispenser = State.dispenser
+            assert dispenser is not None
+            scheduled = dispenser.take()
+            if scheduled is not EXHAUSTED:
+                break
         try:
             cfg = State.config
             path, payload = body(self.kind, cfg, self.rng, State.images)
@@ -207,20 +227,45 @@ def _spawn_rate(users: int, config: LoadConfig) -> float:
     return users / config.ramp_up if config.ramp_up > 0 and not config.open_loop else 1e6
 
 
+def wait_level(dispensed: gevent.event.Event, config: LoadConfig, label: str, progress: Callable[[], float],
+               pending: Callable[[], str], broken: Callable[[], bool] = lambda: False) -> None:
+    """Wait for a level to end, bounded: when a process it needs is gone, or nothing has progressed (no
+    request ended, no process reported) for longer than one request may take, the run cannot progress
+    and ends with the reason."""
+    stall = config.timeout + 30.0
+    while not dispensed.wait(timeout=1.0):
+        if broken():
+            raise SystemExit(f"level {label} cannot finish: {pending()}")
+        idle = time.monotonic() - progress()
+        if idle > stall:
+            raise SystemExit(f"level {label} made no progress for {idle:.0f} s (a request may take "
+                             f"{config.timeout:g} s): {pending()}")
+
+
 def run_local(config: LoadConfig, run_dir: Path) -> None:
     records = RecordWriter(run_dir / FILE)
     client_rows = _client_writer(run_dir)
-    State.sink = records.write_line
+    last = [time.monotonic()]
+
+    def sink(line: str) -> None:
+        records.write_line(line)
+        last[0] = time.monotonic()
+
+    State.sink = sink
     env = _environment(config)
     runner = env.create_local_runner()
     watcher = gevent.spawn(monitor, client_rows)
     try:
         warmup(config, records.write_line)
-        for level in range(len(config.levels())):
-            State.dispenser = Dispenser(config, level, 0, 1)
-            runner.start(State.dispenser.users, spawn_rate=_spawn_rate(State.dispenser.users, config))
-            State.dispenser.done.wait()
+        for level, (label, users, _) in enumerate(config.levels()):
+            dispenser = State.install(Dispenser(config, level, 0, quotas(config, level, [users])[0]))
+            log.info("local: level %s: %d users", label, users)
+            last[0] = time.monotonic()
+            runner.start(users, spawn_rate=_spawn_rate(users, config))
+            in_flight = functools.partial(lambda d: f"{d.in_flight} request(s) still in flight", dispenser)
+            wait_level(dispenser.done, config, label, lambda: last[0], in_flight)
             runner.stop()
+            log.info("local: level %s done: %d requests", label, dispenser.taken)
     finally:
         watcher.kill()
         runner.quit()
@@ -246,6 +291,28 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def planned_users(env: Environment, runner: MasterRunner, users: int) -> dict[str, int]:
+    """How many users locust's dispatcher will give each connected worker for a level of `users`: the same
+    dispatcher class over the same workers, run to its final state without waiting."""
+    active = runner.clients.ready + runner.clients.running + runner.clients.spawning
+    dispatcher = env.dispatcher_class(worker_nodes=active, user_classes=env.user_classes)
+    dispatcher.new_dispatch(target_user_count=users, spawn_rate=float(max(users, 1)))
+    final: dict[str, dict[str, int]] = {node.id: {} for node in active}
+    for step in dispatcher:
+        final = step
+    return {node: sum(counts.values()) for node, counts in final.items()}
+
+
+def _check_placement(runner: MasterRunner, plan: dict[str, int], label: str) -> None:
+    """The quotas assume locust placed the users as planned; wait (bounded) for the workers' reports to say so."""
+    deadline = time.monotonic() + 30
+    while (placed := {node.id: node.user_count for node in runner.clients.all}) != plan:
+        if time.monotonic() > deadline:
+            raise SystemExit(f"level {label}: the workers report users {placed}, the quotas assumed {plan}; "
+                             "run with --workers 0 and report this")
+        gevent.sleep(0.05)
+
+
 def run_master(config: LoadConfig, run_dir: Path, remote_workers: int, port: int | None) -> None:
     records = RecordWriter(run_dir / FILE)
     client_rows = _client_writer(run_dir)
@@ -255,17 +322,22 @@ def run_master(config: LoadConfig, run_dir: Path, remote_workers: int, port: int
     expected = config.workers + remote_workers
     finished: dict[int, set[str]] = {}
     level_done = gevent.event.Event()
+    last = [time.monotonic()]
 
     def on_records(environment: Environment, msg: object, **_: object) -> None:
         for line in msg.data:  # type: ignore[attr-defined]
             records.write_line(line)
+        last[0] = time.monotonic()
 
     def on_client(environment: Environment, msg: object, **_: object) -> None:
         client_rows(msg.data)  # type: ignore[attr-defined]
 
     def on_done(environment: Environment, msg: object, **_: object) -> None:
-        done = finished.setdefault(msg.data, set())  # type: ignore[attr-defined]
+        done = finished.setdefault(msg.data["level"], set())  # type: ignore[attr-defined]
         done.add(msg.node_id)  # type: ignore[attr-defined]
+        last[0] = time.monotonic()
+        log.info("master: worker %s finished level %s (%d requests)", msg.node_id,  # type: ignore[attr-defined]
+                 msg.data["label"], msg.data["taken"])  # type: ignore[attr-defined]
         if len(done) >= expected:
             level_done.set()
 
@@ -274,6 +346,15 @@ def run_master(config: LoadConfig, run_dir: Path, remote_workers: int, port: int
     runner.register_message("harness_done", on_done)
     workers = [subprocess.Popen([sys.executable, "-m", "harness.load.agent", str(run_dir), "--role", "worker",
                                  "--master-port", str(port)]) for _ in range(config.workers)]
+
+    def pending(level: int) -> str:
+        gone = [f"local worker {i + 1} exited with code {w.returncode}" for i, w in enumerate(workers)
+                if w.poll() is not None]
+        waiting = sorted(node.id for node in runner.clients.all if node.id not in finished.get(level, set()))
+        missing = [node.id for node in runner.clients.missing]
+        return "; ".join(gone + [f"waiting for {', '.join(waiting) or 'nobody'}"]
+                         + ([f"missing (no heartbeat): {', '.join(missing)}"] if missing else []))
+
     try:
         deadline = time.monotonic() + 60
         while len(runner.clients.ready) < expected:
@@ -282,14 +363,24 @@ def run_master(config: LoadConfig, run_dir: Path, remote_workers: int, port: int
             if any(w.poll() is not None for w in workers):
                 raise SystemExit("a local worker process exited before connecting")
             gevent.sleep(0.05)
+        log.info("master: %d workers connected: %s", expected, ", ".join(n.id for n in runner.clients.all))
         warmup(config, records.write_line)
-        for level in range(len(config.levels())):
+        for level, (label, users, _) in enumerate(config.levels()):
             level_done.clear()
-            runner.send_message("harness_level", {"level": level, "workers": expected})
-            users = config.levels()[level][1]
+            plan = planned_users(env, runner, users)
+            nodes = sorted(plan)
+            shares = quotas(config, level, [plan[n] for n in nodes])
+            for index, (node, quota) in enumerate(zip(nodes, shares, strict=True)):
+                runner.send_message("harness_level", {"level": level, "share": index, "users": quota.users,
+                                                      "limit": quota.limit, "rate": quota.rate}, client_id=node)
+            log.info("master: level %s: %d users over %d workers %s", label, users, len(nodes), plan)
+            last[0] = time.monotonic()
             runner.start(users, spawn_rate=_spawn_rate(users, config))
-            level_done.wait()
+            _check_placement(runner, plan, label)
+            wait_level(level_done, config, label, lambda: last[0], functools.partial(pending, level),
+                       lambda: any(w.poll() is not None for w in workers) or bool(runner.clients.missing))
             runner.stop()
+            log.info("master: level %s done", label)
     finally:
         runner.quit()
         for w in workers:
@@ -309,26 +400,30 @@ def run_worker(config: LoadConfig, master_host: str, master_port: int) -> None:
     def ship(line: str) -> None:
         batch.append(line)
 
+    def flush() -> None:
+        if batch:
+            runner.send_message("harness_records", list(batch))
+            batch.clear()
+
     def flusher() -> None:
         # one message per 50 ms, not per request: the master's loop stays idle at high rates
         while True:
             gevent.sleep(0.05)
-            if batch:
-                runner.send_message("harness_records", list(batch))
-                batch.clear()
+            flush()
 
     def on_level(environment: Environment, msg: object, **_: object) -> None:
         data = msg.data  # type: ignore[attr-defined]
-        dispenser = Dispenser(config, data["level"], runner.worker_index, data["workers"])
         State.worker = runner.worker_index + 1  # 0 is the master (warm-up) or a lone process: ids stay unique
-        State.dispenser = dispenser
+        quota = Quota(data["users"], data["limit"], data["rate"])
+        dispenser = State.install(Dispenser(config, data["level"], data["share"], quota))
+        log.info("worker %d: level %s: %s", State.worker, dispenser.label, quota)
 
         def report_done() -> None:
             dispenser.done.wait()
-            if batch:
-                runner.send_message("harness_records", list(batch))
-                batch.clear()
-            runner.send_message("harness_done", data["level"])
+            flush()
+            runner.send_message("harness_done", {"level": data["level"], "label": dispenser.label,
+                                                 "taken": dispenser.taken})
+            log.info("worker %d: level %s done: %d requests", State.worker, dispenser.label, dispenser.taken)
 
         gevent.spawn(report_done)
 
@@ -339,6 +434,14 @@ def run_worker(config: LoadConfig, master_host: str, master_port: int) -> None:
         runner.greenlet.join()
     finally:
         gevent.killall(tasks)
+
+
+def watch_parent(parent: int) -> None:
+    """End this process when the one that started it is gone (a killed runner must not leave load running)."""
+    while os.getppid() == parent:
+        gevent.sleep(1.0)
+    log.info("the parent process %d is gone: stopping", parent)
+    gevent.kill(State.main, SystemExit(143))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -355,8 +458,10 @@ def main(argv: list[str] | None = None) -> int:
     # cyclic collector, whose full passes over it would otherwise stall every stream at once mid-run
     gc.freeze()
     # SIGTERM unwinds through the `finally` blocks (workers stopped, files closed)
-    gevent.signal_handler(signal.SIGTERM, lambda: gevent.kill(main_greenlet, SystemExit(143)))
-    main_greenlet = gevent.getcurrent()
+    State.main = gevent.getcurrent()
+    gevent.signal_handler(signal.SIGTERM, lambda: gevent.kill(State.main, SystemExit(143)))
+    logging.basicConfig(stream=sys.stdout, level=logging.INFO, format="%(asctime)s %(message)s")
+    gevent.spawn(watch_parent, os.getppid())
     if args.role == "worker":
         run_worker(config, args.master_host, args.master_port or 5557)
     elif args.role == "master" or config.workers:

@@ -12,6 +12,7 @@ from harness.errors import UsageError
 from harness.launch import RUNTIMES
 from harness.load.config import LoadConfig
 from harness.report.build import Report
+from harness.tables import print_whole
 from harness.variant_load import LoadSpec
 
 
@@ -80,7 +81,7 @@ def print_summary(report: Report, console: Console | None = None) -> None:
         table.add_row(str(lv["level"]), str(lv["completed"]), str(lv["failed"]), f"{lv['request_throughput']:.2f}",
                       f"{lv['output_throughput']:.1f}", f"{lv['median_ttft_ms']:.1f}", f"{lv['p99_ttft_ms']:.1f}",
                       f"{lv['median_itl_ms']:.2f}", f"{lv['p99_itl_ms']:.2f}", f"{lv['p99_e2el_ms']:.1f}")
-    console.print(table)
+    print_whole(console, table)
     first = report.first_request
     if first and first.get("ttft_ms") is not None:
         console.print(f"first request (cold, not in the table): TTFT {first['ttft_ms']:.1f} ms, "

@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import numpy as np
+
+from harness.load.config import LoadConfig
 
 
 def arrival_offsets(rate: float, burstiness: float, rng: np.random.Generator, ramp_up: float = 0.0,
@@ -32,6 +35,34 @@ def arrival_offsets(rate: float, burstiness: float, rng: np.random.Generator, ra
             yield u / rate + (ramp_up / 2 if ramp_up > 0 else 0.0)
 
 
-def split_evenly(total: int, parts: int, index: int) -> int:
-    """Part `index` of `total` split into `parts` shares that differ by at most one."""
-    return total // parts + (1 if index < total % parts else 0)
+def split_by_weights(total: int, weights: list[int]) -> list[int]:
+    """`total` split in proportion to `weights` by largest remainder: the parts sum to `total` (when any
+    weight is positive) and a zero weight gets zero."""
+    whole = sum(weights)
+    if whole == 0:
+        return [0] * len(weights)
+    exact = [total * w / whole for w in weights]
+    parts = [math.floor(x) for x in exact]
+    by_remainder = sorted(range(len(weights)), key=lambda i: (parts[i] - exact[i], i))
+    for i in by_remainder[:total - sum(parts)]:
+        parts[i] += 1
+    return parts
+
+
+@dataclass(frozen=True)
+class Quota:
+    """One process's part of a level: its users, and the share of the level's requests and rate they carry."""
+
+    users: int
+    limit: int | None  # requests; None: until the level's deadline
+    rate: float | None  # requests/s; None: closed loop
+
+
+def quotas(config: LoadConfig, level: int, users: list[int]) -> list[Quota]:
+    """The level's requests and rate split over processes in proportion to the users each really runs:
+    a process locust gave no users must get no requests, or the level never ends."""
+    _, total, rate = config.levels()[level]
+    limits: list[int | None] = (list(split_by_weights(config.requests, users)) if config.requests
+                                else [None] * len(users))
+    return [Quota(u, limit, rate * u / total if rate is not None and u else None)
+            for u, limit in zip(users, limits, strict=True)]

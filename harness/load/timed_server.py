@@ -21,13 +21,12 @@ import asyncio
 import contextlib
 import hashlib
 import json
-import selectors
 import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+
+from harness.child_server import child_server
 
 MODEL = "timed"
 
@@ -39,6 +38,7 @@ class Behaviour:
     model: str = MODEL
     version: str = "timed"
     echo: bool = False
+    max_model_len: int | None = None  # reported in /v1/models as vLLM does
 
 
 def _chunk(payload: dict[str, object] | str) -> bytes:
@@ -60,7 +60,9 @@ async def _handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, ho
             headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:] if line)}
             raw = await reader.readexactly(int(headers.get("content-length", "0")))
             if method == "GET":
-                body = json.dumps({"object": "list", "data": [{"id": how.model, "object": "model"}]}
+                card = {"id": how.model, "object": "model",
+                        **({"max_model_len": how.max_model_len} if how.max_model_len else {})}
+                body = json.dumps({"object": "list", "data": [card]}
                                   if path.endswith("/models") else {"version": how.version}).encode()
                 writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: "
                              + str(len(body)).encode() + b"\r\n\r\n" + body)
@@ -100,8 +102,9 @@ async def _stream(writer: asyncio.StreamWriter, request: dict[str, object], path
 
 
 async def serve(port: int, ttft_ms: float, itl_ms: float, ready: asyncio.Event | None = None, *,
-                host: str = "127.0.0.1", model: str = MODEL, version: str = "timed", echo: bool = False) -> None:
-    how = Behaviour(ttft_ms / 1e3, itl_ms / 1e3, model, version, echo)
+                host: str = "127.0.0.1", model: str = MODEL, version: str = "timed", echo: bool = False,
+                max_model_len: int | None = None) -> None:
+    how = Behaviour(ttft_ms / 1e3, itl_ms / 1e3, model, version, echo, max_model_len)
     server = await asyncio.start_server(lambda r, w: _handle(r, w, how), host, port, backlog=1024)
     if ready is not None:
         ready.set()
@@ -120,34 +123,20 @@ def main() -> None:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--version-name", default="timed", help="what GET /version reports")
     p.add_argument("--echo", action="store_true", help="answers depend on the request")
+    p.add_argument("--max-model-len", type=int, default=None, help="what /v1/models reports, as vLLM does")
     args, _ = p.parse_known_args()  # vllm serve's other options mean nothing here
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(serve(args.port, args.ttft_ms, args.itl_ms, host=args.host,
-                          model=args.served_model_name or MODEL, version=args.version_name, echo=args.echo))
+                          model=args.served_model_name or MODEL, version=args.version_name, echo=args.echo,
+                          max_model_len=args.max_model_len))
 
 
 @contextlib.contextmanager
 def running(ttft_ms: float = 50.0, itl_ms: float = 20.0, *extra: str, timeout: float = 30.0) -> Iterator[str]:
     """The server as a subprocess on a free port: yields its URL once it listens; always stopped."""
-    process = subprocess.Popen([sys.executable, "-u", "-m", "harness.load.timed_server", "--port", "0",
-                                "--ttft-ms", str(ttft_ms), "--itl-ms", str(itl_ms), *extra],
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        assert process.stdout is not None
-        with selectors.DefaultSelector() as selector:
-            selector.register(process.stdout, selectors.EVENT_READ)
-            ready = selector.select(timeout)
-        line = process.stdout.readline() if ready else ""
-        if "http://" not in line:
-            raise RuntimeError(f"timed server did not start (exit {process.poll()}): {line.strip()!r}")
-        yield line.split()[-1]
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    with child_server("harness.load.timed_server", "--port", "0", "--ttft-ms", str(ttft_ms), "--itl-ms",
+                      str(itl_ms), *extra, timeout=timeout) as url:
+        yield url
 
 
 if __name__ == "__main__":

@@ -15,50 +15,30 @@ from pathlib import Path
 import httpx
 import pytest
 
+from harness.child_server import child_server
 from harness.endpoint import Endpoint
-from tests.defects.proxy import Defect, DefectProxy, Exchange, Reply
 
 pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[2]
-ROUTES = ("/v1/models", "/v1/chat/completions", "/v1/completions")
-
-
-class Frontend(Defect):
-    """Not a defect: the frontend's routing. /health is its own; only the OpenAI routes reach the worker."""
-
-    def __init__(self) -> None:
-        self.forwarded: list[str] = []
-
-    def request(self, exchange: Exchange) -> Reply | None:
-        path = exchange.path.split("?", 1)[0]
-        if path == "/health":
-            return Reply(200, b'{"status": "healthy"}')
-        if path not in ROUTES:
-            return Reply(404, b'{"error": {"message": "not found", "type": "not_found"}}')
-        self.forwarded.append(path)
-        return None
 
 
 @pytest.fixture(scope="module")
-def frontend(cpu_tiny: Endpoint) -> Iterator[tuple[str, Frontend]]:
-    routing = Frontend()
-    with DefectProxy(cpu_tiny.base_url, routing) as url:
-        yield url, routing
+def frontend(cpu_tiny: Endpoint, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    """The frontend in its own process (tests/defects/frontend.py); the file of the paths it forwarded."""
+    forwarded = tmp_path_factory.mktemp("frontend") / "forwarded.txt"
+    with child_server("tests.defects.frontend", cpu_tiny.base_url, str(forwarded), cwd=REPO) as url:
+        yield url, forwarded
 
 
-def test_suites_through_a_frontend_with_the_image_url_matrix(frontend: tuple[str, Frontend], tmp_path: Path) -> None:
-    url, routing = frontend
+def test_suites_through_a_frontend_with_the_image_url_matrix(frontend: tuple[str, Path], tmp_path: Path) -> None:
+    url, forwarded = frontend
     assert httpx.get(f"{url}/version").status_code == 404  # the worker's vLLM is not visible as such
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "suites/test_conformance_chat.py", "suites/test_conformance_server.py",
          "suites/test_conformance_streaming.py", "suites/test_multimodal.py", "suites/test_multimodal_hostile.py",
          "suites/test_multimodal_probes.py", "--base-url", f"{url}/v1", "--image", "cpu-tiny",
          "--image-host", "docker", "-m", "not slow", "-p", "no:cacheprovider", "--reports-dir", str(tmp_path),
-         # open: in the full CI session (only there) this in-process proxy delivers each stream in one read and
-         # the incremental-streaming check fails; alone it passes. That check is proven direct and through
-         # nginx (test_cpu_tiny, test_stack_gateway); this test is about the URL matrix
-         "-k", "not test_stream_arrives_incrementally",
          "-rA", "--no-header", "-q"], cwd=REPO, capture_output=True, text=True, timeout=1800)
     outcomes = {name: outcome for outcome, name in re.findall(
         r"^(PASSED|FAILED|ERROR|XFAIL|XPASS) \S*?::(\S+)", result.stdout, re.M)}
@@ -69,4 +49,5 @@ def test_suites_through_a_frontend_with_the_image_url_matrix(frontend: tuple[str
                   "test_unreachable_http_image_is_refused", "test_health_is_200"):
         assert outcomes.get(check) == "PASSED", f"{check}: {outcomes.get(check)}\n{result.stdout[-3000:]}"
     assert "video" in result.stdout and "audio" in result.stdout  # skipped: cpu-tiny declares neither
-    assert {"/v1/models", "/v1/chat/completions"} <= set(routing.forwarded)
+    assert outcomes.get("test_stream_arrives_incrementally[chat]") == "PASSED", result.stdout[-3000:]
+    assert {"/v1/models", "/v1/chat/completions"} <= set(forwarded.read_text().split())

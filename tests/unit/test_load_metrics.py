@@ -9,7 +9,7 @@ import pytest
 from harness.load import metrics
 from harness.load.config import LoadConfig
 from harness.load.records import COLUMNS, Record, csv_line, read
-from harness.load.shapes import arrival_offsets, split_evenly
+from harness.load.shapes import Quota, arrival_offsets, quotas, split_by_weights
 from harness.report.build import client_check, slo_failures
 from harness.variant_load import SloSpec
 
@@ -91,9 +91,19 @@ def test_arrivals_match_the_rate_and_burstiness() -> None:
     assert np.diff(ramped[60:]) == pytest.approx(0.1)  # then the full rate
 
 
-def test_split_evenly_covers_the_total() -> None:
-    assert [split_evenly(10, 3, i) for i in range(3)] == [4, 3, 3]
-    assert sum(split_evenly(7, 4, i) for i in range(4)) == 7
+def test_split_by_weights_covers_the_total_and_skips_empty_parts() -> None:
+    assert split_by_weights(10, [1, 1, 1]) == [4, 3, 3]
+    assert sum(split_by_weights(7, [1, 1, 1, 1])) == 7
+    assert split_by_weights(24, [1, 0]) == [24, 0]  # a worker locust gave no users gets no requests
+    assert split_by_weights(24, [2, 1]) == [16, 8] and split_by_weights(5, [0, 0]) == [0, 0]
+
+
+def test_quotas_follow_the_users_each_process_runs() -> None:
+    closed = LoadConfig(base_url="http://x", model="m", concurrency=(1, 3), requests=24)
+    assert quotas(closed, 0, [0, 1]) == [Quota(0, 0, None), Quota(1, 24, None)]
+    assert quotas(closed, 1, [2, 1]) == [Quota(2, 16, None), Quota(1, 8, None)]
+    timed = LoadConfig(base_url="http://x", model="m", concurrency=(4,), rates=(10.0,), duration=5)
+    assert quotas(timed, 0, [3, 1, 0]) == [Quota(3, None, 7.5), Quota(1, None, 2.5), Quota(0, None, None)]
 
 
 def test_config_rejects_contradictions() -> None:
