@@ -23,7 +23,6 @@ import argparse
 import json
 import os
 import re
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -32,6 +31,7 @@ from typing import Any
 from rich.console import Console
 
 from harness import history
+from harness.commands import run_session
 from harness.compare.cli import thresholds_from, write
 from harness.compare.decide import Comparison, compare
 from harness.compare.render import page
@@ -176,11 +176,11 @@ def _one_round(args: argparse.Namespace, images_dir: Path, gate_dir: Path, varia
                   f"'{markexpr}' (log: {side_dir / f'pytest-{round_no}.log'})", markup=False)
     side_dir.mkdir(parents=True, exist_ok=True)
     with (side_dir / f"pytest-{round_no}.log").open("w") as log:
-        done = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, timeout=6 * 3600)
+        code = run_session(command, stdout=log, timeout=6 * 3600)
     new = set((side_dir / "runs").glob("*")) - before if (side_dir / "runs").exists() else set()
-    if done.returncode not in (0, 1) or len(new) != 1:  # 2+: pytest itself could not run the suites
+    if code not in (0, 1) or len(new) != 1:  # 2+: pytest itself could not run the suites
         tail = (side_dir / f"pytest-{round_no}.log").read_text(errors="replace").strip()[-400:]
-        raise HarnessError(f"pytest could not run the suites on {side} (exit {done.returncode}); see "
+        raise HarnessError(f"pytest could not run the suites on {side} (exit {code}); see "
                            f"{side_dir / f'pytest-{round_no}.log'}: {tail}")
     (run_dir,) = new
     return run_dir
