@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import re
 import sys
@@ -150,7 +151,7 @@ def _cost_lines(record: dict[str, Any]) -> str:
 
 
 def _noise_lines(noise: Comparison) -> str:
-    changes = [m for m in noise.metrics if m.level != "run"]
+    changes = [m for m in noise.metrics if m.level != "run" and not math.isinf(m.ratio)]
     if not changes:
         return ""
     worst = max(changes, key=lambda m: abs(m.ratio - 1))

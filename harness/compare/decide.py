@@ -16,6 +16,7 @@ from harness.compare.runs import Side
 from harness.compare.thresholds import REQUEST_METRICS, MetricRule, Thresholds
 
 FAILING = {"failed", "error"}
+LEFT_OUT = "; left out of the comparison (valid runs of its levels exist)"
 
 
 @dataclass(frozen=True)
@@ -90,11 +91,14 @@ class Comparison:
 
     def within_noise(self, noise: Comparison) -> Comparison:
         """Clear regressions no larger than the same metric's change between two sets of baseline runs."""
-        floor = {m.key: abs(m.ratio - 1) for m in noise.metrics}
+        # a floor from a zero baseline (e.g. an ITL median of 0 ms: tokens arriving in bursts) is infinite:
+        # it would clear any change, so it clears none
+        floor = {m.key: abs(m.ratio - 1) for m in noise.metrics if not math.isinf(m.ratio)}
         kept = []
         for m in self.metrics:
-            if m.regressed and m.key in floor and abs(m.ratio - 1) <= floor[m.key]:
-                m = replace(m, regressed=False, note=f"within the A-vs-A noise floor (±{floor[m.key]:.1%})")
+            if (m.regressed or m.improved) and m.key in floor and abs(m.ratio - 1) <= floor[m.key]:
+                m = replace(m, regressed=False, improved=False,
+                            note=f"within the A-vs-A noise floor (±{floor[m.key]:.1%})")
             kept.append(m)
         return replace(self, metrics=kept)
 
@@ -138,8 +142,8 @@ def compare(baseline: Side, candidate: Side, thresholds: Thresholds | None = Non
         result.notes += [f"❌ {side.label}: the server did not start in {side.boot_errors.count(why)} of "
                          f"{len(side.runs)} run(s), so their tests errored: {why}"
                          for why in dict.fromkeys(side.boot_errors)]
-        result.notes += [f"⚠️ {side.label}: load run invalid, its latencies include the client's own delay: {why}"
-                         for why in side.invalid]
+        result.notes += [f"⚠️ {side.label}: load run invalid, its latencies include the client's own delay"
+                         f"{LEFT_OUT if why.split(':')[0] in side.left_out else ''}: {why}" for why in side.invalid]
     result.verdicts = verdict_changes(baseline.verdicts, candidate.verdicts)
     if baseline.greedy and candidate.greedy:
         result.greedy = greedy_diffs(baseline.greedy, candidate.greedy)
@@ -159,8 +163,9 @@ def one_sided_p(base: np.ndarray, cand: np.ndarray, bad: str) -> float | None:
 
 
 def _decide(rule: MetricRule, base: float, cand: float, p: float | None, alpha: float,
-            tested: bool) -> tuple[bool, bool]:
-    """(regressed, improved)."""
+            tested: bool, p_better: float | None = None) -> tuple[bool, bool]:
+    """(regressed, improved): past the threshold and, where tested, significant in that direction (an
+    improvement is judged as strictly as a regression, or noise would be reported as one)."""
     if math.isnan(base) or math.isnan(cand):
         return False, False
     change = (cand - base) / base if base else (math.inf if cand > base else -math.inf if cand < base else 0.0)
@@ -169,7 +174,12 @@ def _decide(rule: MetricRule, base: float, cand: float, p: float | None, alpha: 
     worse = change > rule.threshold if rule.bad == "up" else change < -rule.threshold
     better = change < -rule.threshold if rule.bad == "up" else change > rule.threshold
     significant = not tested or (p is not None and p <= alpha)
-    return worse and significant, better
+    significant_better = not tested or (p_better is not None and p_better <= alpha)
+    return worse and significant, better and significant_better
+
+
+def _opposite(bad: str) -> str:
+    return {"up": "down", "down": "up"}.get(bad, bad)
 
 
 def _request_metric(baseline: Side, candidate: Side, level: str, rule: MetricRule,
@@ -184,18 +194,19 @@ def _request_metric(baseline: Side, candidate: Side, level: str, rule: MetricRul
     if rule.name.endswith("throughput"):
         base, cand = float(np.nanmean(base_runs)), float(np.nanmean(cand_runs))
         if min(len(base_runs), len(cand_runs)) >= rule.min_runs:
-            p, n, note = one_sided_p(np.array(base_runs), np.array(cand_runs), rule.bad), (len(base_runs),
-                                                                                            len(cand_runs)), "per run"
+            bs, cs, note = np.array(base_runs), np.array(cand_runs), "per run"
         else:  # too few runs: each request's own rate is the sample
             bs, cs = baseline.samples[(level, rule.name)], candidate.samples[(level, rule.name)]
-            p, n, note = one_sided_p(bs, cs, rule.bad), (len(bs), len(cs)), "test on per-request rates"
+            note = "test on per-request rates"
     else:
         bs, cs = baseline.samples[(level, rule.name)], candidate.samples[(level, rule.name)]
         if not len(bs) or not len(cs):
             return None
         base, cand = float(np.median(bs)), float(np.median(cs))
-        p, n, note = one_sided_p(bs, cs, rule.bad), (len(bs), len(cs)), ""
-    regressed, improved = _decide(rule, base, cand, p, alpha, tested=True)
+        note = ""
+    p, n = one_sided_p(bs, cs, rule.bad), (len(bs), len(cs))
+    regressed, improved = _decide(rule, base, cand, p, alpha, tested=True,
+                                  p_better=one_sided_p(bs, cs, _opposite(rule.bad)))
     return MetricResult(level, rule, base, cand, p, n, regressed, improved, note)
 
 
@@ -205,15 +216,18 @@ def _run_metric(baseline: Side, candidate: Side, rule: MetricRule, alpha: float)
         return None
     base, cand = float(np.median(bv)), float(np.median(cv))
     p, note, tested = None, "", False
+    p_better = None
     if rule.test == "runs" and min(len(bv), len(cv)) >= rule.min_runs:
         p, tested = one_sided_p(np.array(bv), np.array(cv), rule.bad), True
+        p_better = one_sided_p(np.array(bv), np.array(cv), _opposite(rule.bad))
     elif rule.test == "runs" and rule.noisy:
         regressed, improved = _decide(rule, base, cand, None, alpha, tested=False)
-        return MetricResult("run", rule, base, cand, None, (len(bv), len(cv)), False, improved,
-                            f"not judged: needs {rule.min_runs} runs per side" + (" (changed)" if regressed else ""))
+        return MetricResult("run", rule, base, cand, None, (len(bv), len(cv)), False, False,
+                            f"not judged: needs {rule.min_runs} runs per side"
+                            + (" (changed)" if regressed or improved else ""))
     elif rule.test != "none":
         note = f"threshold only (a test needs {rule.min_runs} runs per side)"
-    regressed, improved = _decide(rule, base, cand, p, alpha, tested=tested)
+    regressed, improved = _decide(rule, base, cand, p, alpha, tested=tested, p_better=p_better)
     return MetricResult("run", rule, base, cand, p, (len(bv), len(cv)), regressed, improved, note)
 
 

@@ -3,13 +3,14 @@ verdict changes, greedy diffs, and the thresholds file's validation."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from harness.compare.decide import compare, greedy_diffs, verdict_changes
-from harness.compare.runs import Side
+from harness.compare.runs import Side, load_side
 from harness.compare.thresholds import Thresholds
 from harness.errors import UsageError
 
@@ -58,6 +59,14 @@ def test_getting_faster_is_an_improvement() -> None:
     assert metric(result, "ttft").improved and not result.regressed
 
 
+def test_getting_faster_by_noise_is_not_an_improvement() -> None:
+    # -50% in the median of three noisy samples: past the threshold, not significant (measured: a busy host
+    # made 0.31.0's TTFT look 2.5x slower in one round, and the gate called 0.32.0 "better")
+    result = compare(side("a", np.array([40.0, 80.0, 20.0])), side("b", np.array([20.0, 90.0, 15.0])))
+    ttft = metric(result, "ttft")
+    assert ttft.ratio < 0.9 and not ttft.improved
+
+
 def test_any_new_error_regresses() -> None:
     a, b = side("a", RNG.normal(40, 1, 100)), side("b", RNG.normal(40, 1, 100))
     b.errors["c=1"] = (1, 100)
@@ -71,6 +80,15 @@ def test_noise_floor_clears_a_change_within_it() -> None:
     noise = compare(side("a1", RNG.normal(40, 1, 200)), side("a2", RNG.normal(47, 1, 200)))
     cleared = result.within_noise(noise)
     assert not metric(cleared, "ttft").regressed and "noise" in metric(cleared, "ttft").note
+
+
+def test_an_infinite_noise_floor_clears_nothing() -> None:
+    """A zero median in A's noise rounds (every token of a stream in one read: ITL 0 ms) makes A-vs-A's
+    ratio infinite; such a floor would hide any change of B's."""
+    result = compare(side("a", RNG.normal(40, 1, 200)), side("b", RNG.normal(46, 1, 200)))
+    noise = compare(side("a1", np.zeros(200)), side("a2", RNG.normal(40, 1, 200)))
+    assert metric(noise, "ttft").ratio == np.inf
+    assert metric(result.within_noise(noise), "ttft").regressed
 
 
 def test_run_level_facts() -> None:
@@ -130,3 +148,36 @@ def test_thresholds_file_overrides_defaults(tmp_path: Path) -> None:
     path.write_text("alpha = 0.01\n[metrics.ttft]\nthreshold = 0.2\n")
     rules = Thresholds.read(path)
     assert rules.alpha == 0.01 and rules.rule("ttft").threshold == 0.2 and rules.rule("itl").threshold == 0.1
+
+
+def load_run(root: Path, name: str, ttft_ms: float, valid: bool = True) -> Path:
+    """A run folder as the load suite leaves it: load-chat/ with results.json and one c=1 level of 20
+    requests of 8 chunks, 2 ms apart, the first after `ttft_ms`."""
+    from harness.load.records import FILE, Record, RecordWriter, csv_line
+
+    folder = root / name / "load-chat"
+    folder.mkdir(parents=True)
+    (root / name / "run.json").write_text("{}")
+    (folder / "results.json").write_text(json.dumps({"valid": valid, "invalid_reasons": ["load generator lagging"]}))
+    writer = RecordWriter(folder / FILE)
+    for i in range(20):
+        start = i * 1.0
+        chunks = [start + (ttft_ms + 2 * k + RNG.normal(0, 0.05)) / 1e3 for k in range(8)]
+        writer.write_line(csv_line(Record(str(i), 0, "c=1", 1, None, "measure", "chat", start, start,
+                                          chunk_times=chunks, end=chunks[-1], completion_tokens=8, status=200).row()))
+    writer.close()
+    return root / name
+
+
+def test_invalid_load_runs_are_left_out_where_valid_ones_exist(tmp_path: Path) -> None:
+    """A run the busy host made invalid measured the client's delay, not the server's: it must not move a
+    side's latencies (measured: one such round made 0.31.0's TTFT look 2.5x slower than its other round)."""
+    a = [load_run(tmp_path, "a1", 60.0, valid=False), load_run(tmp_path, "a2", 10.0)]
+    b = [load_run(tmp_path, "b1", 10.0), load_run(tmp_path, "b2", 10.0)]
+    result = compare(load_side("A", [str(p) for p in a]), load_side("B", [str(p) for p in b]))
+    ttft = next(m for m in result.metrics if m.rule.name == "ttft")
+    assert ttft.n == (20, 40) and 0.95 < ttft.ratio < 1.05 and not ttft.improved
+    assert any("a1/chat/" in note and "left out" in note for note in result.notes)
+    # a level with no valid run at all is still compared, and said to be invalid
+    only = load_side("A", [str(a[0])])
+    assert only.left_out == [] and len(only.samples[("chat/c=1", "ttft")]) == 20
