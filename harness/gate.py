@@ -125,7 +125,8 @@ def _report(gate_dir: Path, record: dict[str, Any], thresholds: Thresholds, cons
     refs: dict[str, str] = record["refs"]
     name = record["variant"]
     a_runs = discover([str(gate_dir / "A")])
-    noise = compare(load_side("A1", [str(a_runs[0])]), load_side("A2+", [str(p) for p in a_runs[1:]]), thresholds)
+    noise = compare(load_side("A1", [str(a_runs[0])], invalid_fallback=False),
+                    load_side("A2+", [str(p) for p in a_runs[1:]], invalid_fallback=False), thresholds)
     result = compare(load_side(f"A {refs['A']}", [str(gate_dir / "A")]),
                      load_side(f"B {refs['B']}", [str(gate_dir / "B")]), thresholds).within_noise(noise)
     write(noise, gate_dir / "noise", f"noise floor: {name} {refs['A']} vs itself")

@@ -25,7 +25,7 @@ class MetricResult:
     rule: MetricRule
     baseline: float
     candidate: float
-    p_value: float | None  # None: no test was possible (see note)
+    p_value: float | None  # one-sided, in the direction judged (better when improved); None: no test possible
     n: tuple[int, int]  # samples (or runs) per side
     regressed: bool
     improved: bool
@@ -91,14 +91,20 @@ class Comparison:
 
     def within_noise(self, noise: Comparison) -> Comparison:
         """Clear regressions no larger than the same metric's change between two sets of baseline runs."""
-        # a floor from a zero baseline (e.g. an ITL median of 0 ms: tokens arriving in bursts) is infinite:
-        # it would clear any change, so it clears none
-        floor = {m.key: abs(m.ratio - 1) for m in noise.metrics if not math.isinf(m.ratio)}
+        floor = {m.key: abs(m.ratio - 1) for m in noise.metrics}
         kept = []
         for m in self.metrics:
             if (m.regressed or m.improved) and m.key in floor and abs(m.ratio - 1) <= floor[m.key]:
+                # a zero median in one A round (every token of a stream in one read: ITL 0 ms) makes the
+                # floor infinite: A disagrees with itself without bound, so B cannot be judged against it
+                why = ("not judged: A's own rounds differ without bound (a zero median in one)"
+                       if math.isinf(floor[m.key]) else f"within the A-vs-A noise floor (±{floor[m.key]:.1%})")
+                m = replace(m, regressed=False, improved=False, note=why)
+            elif (m.regressed or m.improved) and m.level != "run" and m.key not in floor:
+                # pooled requests of one round are not independent of its host's load: without A's own
+                # spread a latency change cannot be told from a busier round
                 m = replace(m, regressed=False, improved=False,
-                            note=f"within the A-vs-A noise floor (±{floor[m.key]:.1%})")
+                            note="not judged: no A-vs-A noise floor for this level (too few valid A rounds)")
             kept.append(m)
         return replace(self, metrics=kept)
 
@@ -204,10 +210,9 @@ def _request_metric(baseline: Side, candidate: Side, level: str, rule: MetricRul
             return None
         base, cand = float(np.median(bs)), float(np.median(cs))
         note = ""
-    p, n = one_sided_p(bs, cs, rule.bad), (len(bs), len(cs))
-    regressed, improved = _decide(rule, base, cand, p, alpha, tested=True,
-                                  p_better=one_sided_p(bs, cs, _opposite(rule.bad)))
-    return MetricResult(level, rule, base, cand, p, n, regressed, improved, note)
+    p, p_better, n = one_sided_p(bs, cs, rule.bad), one_sided_p(bs, cs, _opposite(rule.bad)), (len(bs), len(cs))
+    regressed, improved = _decide(rule, base, cand, p, alpha, tested=True, p_better=p_better)
+    return MetricResult(level, rule, base, cand, p_better if improved else p, n, regressed, improved, note)
 
 
 def _run_metric(baseline: Side, candidate: Side, rule: MetricRule, alpha: float) -> MetricResult | None:
@@ -228,7 +233,8 @@ def _run_metric(baseline: Side, candidate: Side, rule: MetricRule, alpha: float)
     elif rule.test != "none":
         note = f"threshold only (a test needs {rule.min_runs} runs per side)"
     regressed, improved = _decide(rule, base, cand, p, alpha, tested=tested, p_better=p_better)
-    return MetricResult("run", rule, base, cand, p, (len(bv), len(cv)), regressed, improved, note)
+    return MetricResult("run", rule, base, cand, p_better if improved else p, (len(bv), len(cv)), regressed,
+                        improved, note)
 
 
 def verdict_changes(baseline: list[dict[str, str]], candidate: list[dict[str, str]]) -> list[VerdictChange]:

@@ -71,7 +71,9 @@ def _runs_in(path: Path) -> list[Path]:
     return runs + loose
 
 
-def load_side(label: str, paths: list[str]) -> Side:
+def load_side(label: str, paths: list[str], invalid_fallback: bool = True) -> Side:
+    """`invalid_fallback=False` (the gate's noise floor): an invalid load run is never compared, so a
+    floor is not made of a busy client's delays."""
     side = Side(label, discover(paths))
     invalid: list[tuple[str, str, Path]] = []
     for run_dir in side.runs:
@@ -79,7 +81,7 @@ def load_side(label: str, paths: list[str]) -> Side:
     # an invalid run's latencies are the busy client's, not the server's: compared only where a level has
     # no valid run at all (and then said, in the notes)
     for name, prefix, folder in invalid:
-        if any(level.startswith(prefix) for level in side.levels):
+        if not invalid_fallback or any(level.startswith(prefix) for level in side.levels):
             side.left_out.append(name)
         else:
             _read_requests(side, prefix, folder)

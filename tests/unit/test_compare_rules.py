@@ -56,7 +56,8 @@ def test_large_but_insignificant_shift_is_not_a_regression() -> None:
 
 def test_getting_faster_is_an_improvement() -> None:
     result = compare(side("a", RNG.normal(50, 1, 200)), side("b", RNG.normal(40, 1, 200)))
-    assert metric(result, "ttft").improved and not result.regressed
+    ttft = metric(result, "ttft")
+    assert ttft.improved and not result.regressed and ttft.p_value < 1e-6  # the p of getting faster
 
 
 def test_getting_faster_by_noise_is_not_an_improvement() -> None:
@@ -82,13 +83,21 @@ def test_noise_floor_clears_a_change_within_it() -> None:
     assert not metric(cleared, "ttft").regressed and "noise" in metric(cleared, "ttft").note
 
 
-def test_an_infinite_noise_floor_clears_nothing() -> None:
-    """A zero median in A's noise rounds (every token of a stream in one read: ITL 0 ms) makes A-vs-A's
-    ratio infinite; such a floor would hide any change of B's."""
+def test_an_infinite_noise_floor_says_it_cannot_judge() -> None:
+    """A zero median in one A round (every token of a stream in one read: ITL 0 ms) makes A-vs-A's ratio
+    infinite: B's change is not judged, and the report says why rather than '±inf%'."""
     result = compare(side("a", RNG.normal(40, 1, 200)), side("b", RNG.normal(46, 1, 200)))
     noise = compare(side("a1", np.zeros(200)), side("a2", RNG.normal(40, 1, 200)))
     assert metric(noise, "ttft").ratio == np.inf
-    assert metric(result.within_noise(noise), "ttft").regressed
+    judged = metric(result.within_noise(noise), "ttft")
+    assert not judged.regressed and judged.note.startswith("not judged: A's own rounds differ without bound")
+
+
+def test_a_level_without_a_noise_floor_is_not_judged() -> None:
+    result = compare(side("a", RNG.normal(40, 1, 200)), side("b", RNG.normal(46, 1, 200)))
+    noise = compare(Side("a1", []), Side("a2", []))  # A's other rounds of this level were all invalid
+    judged = metric(result.within_noise(noise), "ttft")
+    assert not judged.regressed and "no A-vs-A noise floor" in judged.note
 
 
 def test_run_level_facts() -> None:
