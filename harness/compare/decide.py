@@ -196,8 +196,18 @@ def _request_metric(baseline: Side, candidate: Side, level: str, rule: MetricRul
         worse = cand > base + rule.threshold
         return MetricResult(level, rule, base, cand, None, (bn, cn), worse, cand < base,
                             "any increase counts: a new error is never noise" if worse else "")
-    base_runs, cand_runs = baseline.per_run[(level, rule.name)], candidate.per_run[(level, rule.name)]
-    if rule.name.endswith("throughput"):
+    base_runs, cand_runs = baseline.per_run.get((level, rule.name)), candidate.per_run.get((level, rule.name))
+    if not base_runs or not cand_runs:
+        return None
+    if rule.test == "runs":  # a per-run statistic (a tail): only runs are independent samples of it
+        base, cand = float(np.nanmedian(base_runs)), float(np.nanmedian(cand_runs))
+        n = (len(base_runs), len(cand_runs))
+        if min(n) < rule.min_runs:
+            moved = any(_decide(rule, base, cand, None, alpha, tested=False))
+            return MetricResult(level, rule, base, cand, None, n, False, False,
+                                f"not judged: needs {rule.min_runs} runs per side" + (" (changed)" if moved else ""))
+        bs, cs, note = np.array(base_runs), np.array(cand_runs), "per run"
+    elif rule.name.endswith("throughput"):
         base, cand = float(np.nanmean(base_runs)), float(np.nanmean(cand_runs))
         if min(len(base_runs), len(cand_runs)) >= rule.min_runs:
             bs, cs, note = np.array(base_runs), np.array(cand_runs), "per run"

@@ -149,6 +149,7 @@ def _read_requests(side: Side, prefix: str, folder: Path) -> None:
             side.samples[(key, name)] = values if old is None else np.concatenate([old, values])
         duration = metrics.duration(rows)
         aggregate = {"ttft": np.median(ttft) * 1e3 if len(ttft) else np.nan,
+                     "ttft_p90": np.percentile(ttft, 90) * 1e3 if len(ttft) else np.nan,
                      "e2el": np.median(e2el) * 1e3 if len(e2el) else np.nan,
                      "itl": np.median(per_request["itl"]) if len(per_request["itl"]) else np.nan,
                      "tpot": np.median(per_request["tpot"]) if len(per_request["tpot"]) else np.nan,

@@ -100,6 +100,21 @@ def test_a_level_without_a_noise_floor_is_not_judged() -> None:
     assert not judged.regressed and "no A-vs-A noise floor" in judged.note
 
 
+def test_a_tail_is_judged_over_runs() -> None:
+    """A stall of a few requests per run (0.31.0: ~1.4 s, 3 of 16 requests at c=4) barely moves a median;
+    TTFT p90 per run catches it once each side has 3 runs, and says it cannot with fewer."""
+    def runs(p90s: list[float]) -> Side:
+        s = side("x", RNG.normal(40, 1, 200), runs=len(p90s))
+        s.per_run[("c=1", "ttft_p90")] = p90s
+        return s
+
+    stalled = metric(compare(runs([100.0, 137.0, 120.0]), runs([1450.0, 1406.0, 1420.0])), "ttft_p90")
+    assert stalled.regressed and stalled.p_value == pytest.approx(0.05)
+    assert metric(compare(runs([1450.0, 1406.0, 1420.0]), runs([100.0, 137.0, 120.0])), "ttft_p90").improved
+    two = metric(compare(runs([100.0, 137.0]), runs([1450.0, 1406.0])), "ttft_p90")
+    assert not two.regressed and two.note == "not judged: needs 3 runs per side (changed)"
+
+
 def test_run_level_facts() -> None:
     a, b = side("a", RNG.normal(40, 1, 50)), side("b", RNG.normal(40, 1, 50))
     a.run_values |= {"max_model_len": [2048], "ready_seconds": [40.0], "peak_gpu_memory_bytes": [10e9]}
