@@ -60,6 +60,11 @@ def requirements_file(spec: WheelhouseSpec, folder: Path, build_args: Mapping[st
     return path
 
 
+def requirements_pattern(spec: WheelhouseSpec) -> str:
+    """Every requirements file the spec can name, as an fnmatch pattern (`requirements/*.txt`)."""
+    return _BUILD_ARG.sub("*", spec.requirements)
+
+
 def _pins(requirements: Path) -> list[str]:
     """The requirement lines without comments or blank lines: editing a comment changes no wheel."""
     lines = (line.split("#", 1)[0].strip() for line in requirements.read_text().splitlines())

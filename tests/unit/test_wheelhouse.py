@@ -92,3 +92,21 @@ def test_an_unresolvable_version_leaves_no_wheelhouse(index: Path, variant: Path
     with pytest.raises(BuildError, match="pip download for the variant wheelhouse failed"):
         ensure_wheelhouse(SPEC, variant, LogProgress(None, show=lambda _: None), {"VERSION": "2.0"})
     assert not list((tmp_path / "cache" / "wheelhouse").glob(f"*/{COMPLETE}"))
+
+
+def test_editing_one_release_pins_rebuilds_only_that_release(variant: Path) -> None:
+    from harness.build import Recipe
+    from harness.variant import BuildSpec
+
+    (variant / "Dockerfile").write_text("ARG VERSION\nFROM scratch\n")
+    recipe = Recipe("v", variant, BuildSpec(wheelhouse=SPEC), variant / "variant.toml")
+
+    def content(version: str) -> str:
+        args = {"VERSION": version}
+        return recipe.content(args, wheelhouse_key(SPEC, variant, args))
+
+    old, new = content("1.0"), content("2.0")
+    (variant / "requirements" / "1.0.txt").write_text("engine==1.0\ncommon==1.0\n")
+    assert content("2.0") == new and content("1.0") != old
+    (variant / "Dockerfile").write_text("ARG VERSION\nFROM scratch\nRUN true\n")
+    assert content("2.0") != new  # every other file still counts
