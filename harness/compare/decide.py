@@ -214,6 +214,11 @@ def _request_metric(baseline: Side, candidate: Side, level: str, rule: MetricRul
         else:  # too few runs: each request's own rate is the sample
             bs, cs = baseline.samples[(level, rule.name)], candidate.samples[(level, rule.name)]
             note = "test on per-request rates"
+    elif min(len(base_runs), len(cand_runs)) >= rule.min_runs:
+        # requests of one run share its host's load: with enough runs, runs are the independent samples
+        # (measured: a busy round moved a pooled vision TTFT median 37% with p=0.013 and no change of vLLM's)
+        bs, cs, note = np.array(base_runs), np.array(cand_runs), "per run"
+        base, cand = float(np.nanmedian(bs)), float(np.nanmedian(cs))
     else:
         bs, cs = baseline.samples[(level, rule.name)], candidate.samples[(level, rule.name)]
         if not len(bs) or not len(cs):

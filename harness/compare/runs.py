@@ -79,9 +79,10 @@ def load_side(label: str, paths: list[str], invalid_fallback: bool = True) -> Si
     for run_dir in side.runs:
         invalid += _read_run(side, run_dir)
     # an invalid run's latencies are the busy client's, not the server's: compared only where a level has
-    # no valid run at all (and then said, in the notes)
+    # no valid run at all (then every invalid run of it, and said in the notes)
+    valid = set(side.levels)
     for name, prefix, folder in invalid:
-        if not invalid_fallback or any(level.startswith(prefix) for level in side.levels):
+        if not invalid_fallback or any(level.startswith(prefix) for level in valid):
             side.left_out.append(name)
         else:
             _read_requests(side, prefix, folder)

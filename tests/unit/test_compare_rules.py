@@ -205,3 +205,14 @@ def test_invalid_load_runs_are_left_out_where_valid_ones_exist(tmp_path: Path) -
     # a level with no valid run at all is still compared, and said to be invalid
     only = load_side("A", [str(a[0])])
     assert only.left_out == [] and len(only.samples[("chat/c=1", "ttft")]) == 20
+
+
+def test_with_three_runs_a_side_runs_are_the_samples() -> None:
+    """One busy round shifts all its requests together: pooled, they look significant; per run, B's runs
+    sit among A's and nothing is called."""
+    a, b = side("a", RNG.normal(60, 2, 48), runs=3), side("b", RNG.normal(85, 2, 48), runs=3)
+    a.per_run[("c=1", "ttft")], b.per_run[("c=1", "ttft")] = [88.0, 41.0, 60.0], [90.0, 85.0, 45.0]
+    ttft = metric(compare(a, b), "ttft")
+    assert not ttft.regressed and ttft.note == "per run" and ttft.n == (3, 3)
+    b.per_run[("c=1", "ttft")] = [120.0, 125.0, 130.0]  # every B run slower than every A run
+    assert metric(compare(a, b), "ttft").regressed
