@@ -101,7 +101,9 @@ def errors(start: np.ndarray, received: np.ndarray, recv: list[np.ndarray], sent
     lag = np.concatenate([r - x for r, x in zip(recv, sent, strict=True)]) * 1e3
     return {"ttft_med": np.median(ttft_err), "ttft_p99": np.percentile(ttft_err, 99),
             "itl_med": np.median(itl_err), "itl_p99": np.percentile(itl_err, 99),
-            "lag_med": np.median(lag), "lag_p99": np.percentile(lag, 99), "chunks": len(lag)}
+            "lag_med": np.median(lag), "lag_p99": np.percentile(lag, 99), "chunks": len(lag),
+            # first request sent to last chunk received: the chunk and request rates are over this span
+            "span": max(r[-1] for r in recv if len(r)) - float(np.min(start))}
 
 
 def harness_run(url: str, streams: int, requests: int, output_len: int, folder: Path, kernel: bool = True,

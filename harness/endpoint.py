@@ -8,6 +8,7 @@ from pathlib import Path
 
 import httpx
 
+from harness.transport import FreshAfterServerError
 from harness.variant import Capabilities, Variant
 
 
@@ -53,9 +54,10 @@ class Endpoint:
         return {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
 
     def client(self, timeout: float = 120.0) -> httpx.Client:
-        """A plain HTTP client with no retries: a retry would hide the failure a check looks for."""
+        """A plain HTTP client with no retries (a retry would hide the failure a check looks for) that never
+        reuses a connection after a 5xx (see harness.transport)."""
         return httpx.Client(base_url=self.base_url, headers=self.headers, timeout=timeout,
-                            transport=httpx.HTTPTransport(retries=0))
+                            transport=FreshAfterServerError())
 
     def log_tail(self, lines: int = 60) -> str:
         if self.log_path is None or not self.log_path.exists():

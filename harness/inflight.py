@@ -17,10 +17,15 @@ from typing import Any
 
 import httpx
 
+from harness import sse
 from harness.endpoint import Endpoint
 from harness.openai_calls import chat_payload, completion_payload
 
 COMPLETED = "completed"  # the stream ended with data: [DONE]
+# the body ended cleanly and every choice has its finish_reason, but no data: [DONE] came: the answer is
+# whole, the framing deviates (test_conformance_streaming judges that), so it is not "cut short"
+WITHOUT_DONE = "completed without [DONE]"
+ANSWERED = (COMPLETED, WITHOUT_DONE)
 
 
 @dataclass
@@ -31,11 +36,16 @@ class Flight:
     first_chunk: threading.Event = field(default_factory=threading.Event)
     chunks: int = 0
     ended: float | None = None  # time.monotonic()
-    outcome: str = ""  # COMPLETED, "cut short after N chunks", "HTTP 503", or the exception's type
+    outcome: str = ""  # COMPLETED, WITHOUT_DONE, "cut short after N chunks", "HTTP 503", or the exception's type
 
     @property
     def open(self) -> bool:
         return self.ended is None
+
+    @property
+    def answered(self) -> bool:
+        """The whole answer arrived, with or without the final [DONE]."""
+        return self.outcome in ANSWERED
 
 
 class InFlight:
@@ -56,16 +66,19 @@ class InFlight:
                 if response.status_code != 200:
                     flight.outcome = f"HTTP {response.status_code}"
                     return
-                done = False
-                for line in response.iter_lines():
-                    if line.startswith("data: [DONE]"):
-                        done = True
-                    elif line.startswith("data: "):
-                        flight.chunks += 1
+                decoder, stream = sse.Decoder(), sse.Stream()
+                for raw in response.iter_raw():
+                    sse.parse_events(decoder.feed(raw), stream)
+                    flight.chunks = len(stream.chunks)
+                    if stream.chunks:
                         flight.first_chunk.set()
-                flight.outcome = COMPLETED if done else f"cut short after {flight.chunks} chunks"
+                sse.parse_events(decoder.close(), stream)
+                flight.chunks = len(stream.chunks)
+                flight.outcome = ending(stream)
         except httpx.HTTPError as exc:
             flight.outcome = type(exc).__name__
+        except UnicodeDecodeError:
+            flight.outcome = "a stream that is not UTF-8"
         finally:
             flight.ended = time.monotonic()
             flight.first_chunk.set()  # a request that failed before its first token wakes the waiter too
@@ -99,6 +112,16 @@ class InFlight:
 
     def outcomes(self) -> list[str]:
         return [f.outcome or "still open" for f in self.flights]
+
+
+def ending(stream: sse.Stream) -> str:
+    """How a stream whose body ended cleanly ended: with [DONE], whole without it, or cut short."""
+    if stream.done:
+        return COMPLETED
+    choices = {c.get("index") for chunk in stream.chunks for c in chunk.get("choices") or []}
+    if stream.error is None and choices and all(stream.finish_reasons(i) for i in choices):
+        return WITHOUT_DONE
+    return f"cut short after {len(stream.chunks)} chunks"
 
 
 def long_request(endpoint: Endpoint, exact_length: dict[str, Any], max_tokens: int) -> tuple[str, dict[str, Any]]:

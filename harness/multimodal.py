@@ -28,6 +28,7 @@ import httpx
 
 from harness import sse
 from harness.endpoint import Endpoint
+from harness.openai_calls import ServerFacts
 
 PROMPT = "Describe what you see in detail."
 MAX_TOKENS = 24
@@ -96,23 +97,25 @@ def trimmed(text: str, limit: int = 300) -> str:
 class MediaChat:
     """The suite's one request shape: the fixed prompt plus media, greedy, a fixed number of tokens.
 
-    `ignore_eos` (a vLLM sampling extension) makes every answer exactly `max_tokens` long, so an answer is
-    never empty and two answers are always compared over the same number of tokens."""
+    Where the server understands it (`server.exact_length()`, vLLM's `ignore_eos`), every answer is exactly
+    `max_tokens` long, so an answer is never empty and two answers are compared over the same number of
+    tokens; elsewhere nothing beyond the OpenAI API is sent (a strict server refuses unknown fields)."""
 
-    def __init__(self, api: httpx.Client, endpoint: Endpoint, *, prompt: str = PROMPT,
+    def __init__(self, api: httpx.Client, endpoint: Endpoint, server: ServerFacts, *, prompt: str = PROMPT,
                  max_tokens: int = MAX_TOKENS) -> None:
         self.api = api
         self.model = endpoint.model
+        self.server = server
         self.prompt = prompt
         self.max_tokens = max_tokens
 
     def body(self, media: Sequence[Media], *, stream: bool = False, logprobs: bool = True,
-             ignore_eos: bool = True, prompt: str | None = None, max_tokens: int | None = None) -> dict[str, Any]:
+             exact_length: bool = True, prompt: str | None = None, max_tokens: int | None = None) -> dict[str, Any]:
         content = [{"type": "text", "text": prompt or self.prompt}, *(m.part for m in media)]
         body: dict[str, Any] = {
             "model": self.model, "messages": [{"role": "user", "content": content}],
-            "max_tokens": max_tokens or self.max_tokens, "temperature": 0, "seed": 0, "ignore_eos": ignore_eos,
-            "stream": stream,
+            "max_tokens": max_tokens or self.max_tokens, "temperature": 0, "seed": 0, "stream": stream,
+            **(self.server.exact_length() if exact_length else {}),
         }
         if logprobs:
             body |= {"logprobs": True, "top_logprobs": TOP_LOGPROBS}
@@ -138,8 +141,9 @@ class MediaChat:
                                      f"{trimmed(response.text)}")
             stream = sse.read(response.iter_raw())
         entries = [e for choice in stream.choice_deltas(0) for e in (choice.get("logprobs") or {}).get("content") or []]
-        assert entries, f"streaming {sent}: no tokens with logprobs in {len(stream.chunks)} chunks"
-        return stream, _answer(sent, stream.text(), entries, stream.usage)
+        # without logprobs (the logprobs checks judge that) the answer is its text, as in parse_answer
+        assert entries or stream.text(), f"streaming {sent}: neither text nor logprobs in {len(stream.chunks)} chunks"
+        return stream, answer_from(sent, stream.text(), entries, stream.usage)
 
 
 def parse_answer(sent: str, response: httpx.Response) -> Answer:
@@ -154,10 +158,10 @@ def parse_answer(sent: str, response: httpx.Response) -> Answer:
         raise AssertionError(f"sent {sent}: a 200 that is not a chat completion: {trimmed(response.text)}") from None
     if not entries:
         assert text, f"sent {sent}: a 200 with empty content: {trimmed(response.text)}"
-    return _answer(sent, text, entries, body.get("usage"))
+    return answer_from(sent, text, entries, body.get("usage"))
 
 
-def _answer(sent: str, text: str, entries: list[dict[str, Any]], usage: dict[str, Any] | None) -> Answer:
+def answer_from(sent: str, text: str, entries: list[dict[str, Any]], usage: dict[str, Any] | None) -> Answer:
     """An answer from its text and its logprobs.content entries (none when logprobs were not asked for)."""
     tokens = tuple(str(e.get("token")) for e in entries)
     tops = [[t for t in e.get("top_logprobs") or [] if isinstance(t, dict)] for e in entries]
@@ -198,3 +202,15 @@ def error_problems(response: httpx.Response) -> list[str]:
         except ValueError:
             problems.append("a 4xx whose body is not JSON")
     return problems
+
+
+def check_refusal(response: httpx.Response, sent: str, may_succeed: bool, why: str) -> None:
+    """Fails, saying why, unless the answer is a clean refusal (or a 200 where `may_succeed`)."""
+    problems = error_problems(response)
+    status = response.status_code
+    if status == 200 and not may_succeed:
+        problems.append("a 200 for input that must be refused")
+    elif status != 200 and status < 400:
+        problems.append(f"status {status}, neither an answer nor an error")
+    assert not problems, (f"sent {sent} ({why}); expected a 4xx{' or 200' if may_succeed else ''}: "
+                          f"{'; '.join(problems)}; answered {response.status_code}: {trimmed(response.text)}")

@@ -1,19 +1,22 @@
 """One request to the server under test, kept whole so that a failing check can say what was sent, what
-came back (trimmed) and what was expected. Streams are read with the strict parser of harness.sse."""
+came back (trimmed) and what was expected. Streams are read with the strict parser of harness.sse, or of
+harness.responses_stream for the Responses API's named events."""
 
 from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
-from harness import sse
+from harness import responses_stream, sse
 from harness.openai_shapes import trim
 
 LONG_PROMPT = "Write a long story about a lighthouse keeper."
+RESPONSES = "/v1/responses"
 
 
 @dataclass
@@ -25,6 +28,7 @@ class Call:
     content_type: str = ""
     text: str = ""  # the response body as text (for a stream: what the parser saw, summarised)
     stream: sse.Stream | None = None
+    events: responses_stream.EventStream | None = None  # a Responses API stream
 
     @property
     def json(self) -> Any:
@@ -40,6 +44,10 @@ class Call:
             got = (f"HTTP {self.status} stream: {len(self.stream.chunks)} chunks, done={self.stream.done}, "
                    f"text={trim(self.stream.text(), 120)}, error={trim(self.stream.error, 120)}, "
                    f"violations={trim(self.stream.violations, 200)}, last={trim(self.stream.chunks[-1:], 200)}")
+        if self.events is not None:
+            got = (f"HTTP {self.status} stream: {len(self.events.events)} events {trim(self.events.types(), 200)}, "
+                   f"text={trim(self.events.text(), 120)}, violations={trim(self.events.violations, 200)}, "
+                   f"last={trim(self.events.events[-1:], 200)}")
         return f"\n  sent:     {self.method} {self.path} {trim(self.sent)}\n  got:      {got}\n  expected: {expected}"
 
 
@@ -67,8 +75,24 @@ def stream(api: httpx.Client, path: str, payload: dict[str, Any]) -> Call:
         if response.status_code != 200:
             call.text = response.read().decode(errors="replace")
             return call
-        call.stream = sse.read(response.iter_raw(), started=started)
+        if path.endswith(RESPONSES):
+            call.events = responses_stream.read(response.iter_raw(), started=started)
+        else:
+            call.stream = sse.read(response.iter_raw(), started=started)
     return call
+
+
+def all_hold(*steps: Callable[[], None]) -> None:
+    """Run every step (e.g. judge the answer, then check the server is still healthy) and fail with all of
+    their messages: a later step's failure must not hide what an earlier one saw."""
+    failures = []
+    for step in steps:
+        try:
+            step()
+        except AssertionError as exc:
+            failures.append(str(exc))
+    if failures:
+        raise AssertionError("\n".join(failures))
 
 
 def chat_payload(model: str, **overrides: Any) -> dict[str, Any]:
@@ -80,6 +104,13 @@ def chat_payload(model: str, **overrides: Any) -> dict[str, Any]:
 
 def completion_payload(model: str, **overrides: Any) -> dict[str, Any]:
     body: dict[str, Any] = {"model": model, "prompt": LONG_PROMPT, "max_tokens": 16, "temperature": 0, **overrides}
+    return {k: v for k, v in body.items() if v is not None}
+
+
+def responses_payload(model: str, **overrides: Any) -> dict[str, Any]:
+    """A short greedy Responses API request; `None` overrides drop a field."""
+    body: dict[str, Any] = {"model": model, "input": LONG_PROMPT, "max_output_tokens": 16, "temperature": 0,
+                            **overrides}
     return {k: v for k, v in body.items() if v is not None}
 
 

@@ -24,8 +24,11 @@ from harness.errors import HarnessError, UsageError
 from harness.history import verdict
 from harness.image_server import MediaServer, serve_address
 from harness.launch import RUNTIMES, TargetOptions, launch, terminate_as_interrupt
+from harness.openai_calls import ServerFacts, probe
 from harness.progress import LogProgress
 from harness.results import RunRecorder
+from harness.transport import FreshAfterServerError
+from harness.upstream_marks import UpstreamMarks
 from harness.variant import Capabilities, capability_names, default_images_dir, variant_names
 
 ENDPOINT_FIXTURES = {"endpoint", "api", "openai_client"}
@@ -68,6 +71,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--image-host", default=os.environ.get("VLLM_HARNESS_IMAGE_HOST"), metavar="HOST",
                     help="an address of this machine where the server under test can fetch test media over http "
                          "('docker': the Docker bridge, as host.docker.internal; the default for --runtime docker)")
+    group.addoption("--strict-upstream", action="store_true",
+                    help="apply none of the known upstream vLLM deviations (harness/upstream_issues.toml): "
+                         "raw OpenAI conformance")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -85,10 +91,11 @@ def pytest_configure(config: pytest.Config) -> None:
         startup_timeout=config.getoption("startup_timeout"), build_args=tuple(config.getoption("build_arg")))
     try:
         options.check()
+        session = HarnessSession(config, options)
     except HarnessError as exc:
         # one line and the harness's own exit code (2 for a usage error), not pytest's 4 with its usage text
         pytest.exit(f"vllm-harness: {exc}", returncode=exc.exit_code)
-    config.pluginmanager.register(HarnessSession(config, options), "vllm-harness-session")
+    config.pluginmanager.register(session, "vllm-harness-session")
 
 
 OPT_IN_MARKERS = ("load", "disruptive")
@@ -119,7 +126,9 @@ class HarnessSession:
         self.recorder: RunRecorder | None = None
         self._stack = ExitStack()
         self._endpoint: Endpoint | None = None
+        self._facts: ServerFacts | None = None
         self._boot_error: str | None = None
+        self.upstream = UpstreamMarks.for_run(self.variant, strict=config.getoption("strict_upstream"))
 
     # --- showing progress from inside a fixture, past pytest's output capture -------------------
 
@@ -156,6 +165,19 @@ class HarnessSession:
             tail = getattr(exc, "log_tail", "")
             pytest.fail(f"{exc}" + (f"\n--- last lines of the log ---\n{tail}" if tail else ""), pytrace=False)
         return self._endpoint
+
+    def facts(self) -> ServerFacts:
+        """What checks adapt to (vLLM and its version, context length), probed once per run."""
+        if self._facts is None:
+            endpoint = self.endpoint()
+            spec = endpoint.variant.serve.max_model_len if endpoint.variant else None
+            with endpoint.client() as client:
+                self._facts = probe(client, endpoint.model, spec)
+            self.upstream.learn(self._facts.vllm_version)
+            if self.recorder is not None:
+                self.recorder.update(server_version=self._facts.vllm_version,
+                                     upstream_applied=[d.id for d in self.upstream.applied])
+        return self._facts
 
     def _recorder(self) -> RunRecorder:
         if self.recorder is None:
@@ -196,14 +218,25 @@ class HarnessSession:
             record["properties"] = dict(report.user_properties)
         self.recorder.append(record)
 
-    @pytest.hookimpl(hookwrapper=True)
+    # tryfirst: the outermost wrapper, so it sees the report after pytest's own xfail handling
+    @pytest.hookimpl(hookwrapper=True, tryfirst=True)
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None]:
         outcome = yield
         report: pytest.TestReport = outcome.get_result()
+        if self._endpoint is not None and item.get_closest_marker("xfail") is None:  # a variant's own come first
+            try:
+                self.facts()
+            except httpx.HTTPError:  # the server is gone: nothing is known about it, nothing is excused
+                pass
+            else:
+                self.upstream.judge(item, report)
         if report.failed and self._endpoint is not None:
             tail = self._endpoint.log_tail(40)
             if tail:
                 report.sections.append(("server log (last 40 lines)", tail))
+
+    def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
+        self.upstream.summarise(terminalreporter)
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         self._close()
@@ -243,6 +276,13 @@ def api(endpoint: Endpoint) -> Iterator[httpx.Client]:
 
 
 @pytest.fixture(scope="session")
+def server(pytestconfig: pytest.Config) -> ServerFacts:
+    """What checks adapt to, decided once: vLLM or not (its extensions are sent only to vLLM), the
+    context length. Every check asks this, never the server directly."""
+    return _session(pytestconfig).facts()
+
+
+@pytest.fixture(scope="session")
 def media_server(endpoint: Endpoint, pytestconfig: pytest.Config) -> Iterator[MediaServer]:
     """Serves test media over http where the server under test can fetch it; skips when nobody said where."""
     runtime = endpoint.runtime
@@ -260,6 +300,7 @@ def media_server(endpoint: Endpoint, pytestconfig: pytest.Config) -> Iterator[Me
 @pytest.fixture(scope="session")
 def openai_client(endpoint: Endpoint) -> Iterator[openai.OpenAI]:
     """The official client, as users' code talks to the server: its own parsing rules, no retries."""
+    http = httpx.Client(timeout=120.0, transport=FreshAfterServerError())  # see harness.transport
     with openai.OpenAI(base_url=endpoint.v1_url, api_key=endpoint.api_key or "EMPTY", max_retries=0,
-                       timeout=120.0) as client:
+                       timeout=120.0, http_client=http) as client, http:
         yield client

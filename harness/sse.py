@@ -4,6 +4,8 @@ multimodal suite and the load generator (which needs the arrival time of every e
 Strict means: every line of an event is a `data: ` field (or an SSE comment), each data payload is
 JSON or the terminal `[DONE]`, nothing follows `[DONE]`, and a stream that ends without `[DONE]` is
 reported. Violations are collected, not raised, so one read tells a check everything that was wrong.
+The Responses API names its events (`event: ` lines before the data, no `[DONE]`): `Decoder(named=True)`
+frames those, and harness.responses_stream judges them.
 """
 
 from __future__ import annotations
@@ -22,26 +24,29 @@ DONE = "[DONE]"
 class Event:
     data: str
     at: float  # time.perf_counter() when the event's last byte arrived
+    name: str | None = None  # the `event: ` field, for named-event streams
 
 
 class Decoder:
     """Incremental: feed bytes as they arrive, get complete events back."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, named: bool = False) -> None:
         self._buffer = ""
         self._data: list[str] = []
+        self._named = named  # `event: ` lines allowed (Responses API streams)
+        self._name: str | None = None
         self.violations: list[str] = []
         # a UTF-8 character may be split across two network chunks
         self._utf8 = codecs.getincrementaldecoder("utf-8")(errors="strict")
 
     def feed(self, chunk: bytes, at: float | None = None) -> list[Event]:
         at = time.perf_counter() if at is None else at
-        self._buffer += self._utf8.decode(chunk)
+        text = self._buffer + self._utf8.decode(chunk)
+        if "\r" in text:  # SSE allows \r\n, \r and \n line ends; normalise the complete lines only
+            text = text.replace("\r\n", "\n")
+        *lines, self._buffer = text.split("\n")  # one split per read: the load generator's hot path
         events: list[Event] = []
-        # SSE allows \r\n, \r and \n line ends; normalise the complete lines only
-        self._buffer = self._buffer.replace("\r\n", "\n")
-        while "\n" in self._buffer:
-            line, self._buffer = self._buffer.split("\n", 1)
+        for line in lines:
             event = self._line(line.rstrip("\r"), at)
             if event is not None:
                 events.append(event)
@@ -50,18 +55,28 @@ class Decoder:
     def _line(self, line: str, at: float) -> Event | None:
         if line == "":
             if not self._data:
+                if self._name is not None:
+                    self.violations.append(f"an event '{self._name}' without data")
+                    self._name = None
                 return None
             data, self._data = "\n".join(self._data), []
-            return Event(data, at)
+            name, self._name = self._name, None
+            return Event(data, at, name)
         if line.startswith(":"):
             return None  # an SSE comment (keep-alive)
+        if self._named and line.startswith("event: "):
+            if self._name is not None or self._data:
+                self.violations.append(f"an 'event: ' line inside an event: {line[:80]!r}")
+            self._name = line[len("event: "):]
+            return None
         if line.startswith("data: "):
             self._data.append(line[len("data: "):])
         elif line.startswith("data:"):
             self.violations.append(f"'data:' without the space OpenAI clients expect: {line[:80]!r}")
             self._data.append(line[len("data:"):])
         else:
-            self.violations.append(f"a line that is not a 'data: ' field: {line[:80]!r}")
+            fields = "an 'event: ' or 'data: '" if self._named else "a 'data: '"
+            self.violations.append(f"a line that is not {fields} field: {line[:80]!r}")
         return None
 
     def close(self, at: float | None = None) -> list[Event]:
@@ -127,6 +142,19 @@ class Stream:
         return None
 
 
+def json_object(event: Event, violations: list[str]) -> dict[str, Any] | None:
+    """The event's data as a JSON object, or None with the violation recorded."""
+    try:
+        payload = json.loads(event.data)
+    except ValueError:
+        violations.append(f"an event whose data is not JSON: {event.data[:80]!r}")
+        return None
+    if not isinstance(payload, dict):
+        violations.append(f"an event whose data is not a JSON object: {event.data[:80]!r}")
+        return None
+    return payload
+
+
 def parse_events(events: Iterable[Event], stream: Stream) -> Stream:
     for event in events:
         if stream.done:
@@ -135,13 +163,8 @@ def parse_events(events: Iterable[Event], stream: Stream) -> Stream:
         if event.data == DONE:
             stream.done = True
             continue
-        try:
-            payload = json.loads(event.data)
-        except ValueError:
-            stream.violations.append(f"an event whose data is not JSON: {event.data[:80]!r}")
-            continue
-        if not isinstance(payload, dict):
-            stream.violations.append(f"an event whose data is not a JSON object: {event.data[:80]!r}")
+        payload = json_object(event, stream.violations)
+        if payload is None:
             continue
         if "error" in payload and "choices" not in payload:
             stream.error = payload["error"]

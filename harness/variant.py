@@ -30,6 +30,7 @@ CAPABILITY_FLAGS = (
     "tools",
     "structured_output",
     "encoder_decoder",
+    "responses",
 )
 
 
@@ -125,6 +126,7 @@ class Capabilities:
     tools: bool = False
     structured_output: bool = False
     encoder_decoder: bool = False
+    responses: bool = False  # serves the Responses API, /v1/responses (vLLM >= 0.26)
 
     def has(self, name: str) -> bool:
         if name == "multi_image":
@@ -216,6 +218,8 @@ class Variant:
     capabilities: Capabilities = field(default_factory=Capabilities)
     process: ProcessSpec = field(default_factory=ProcessSpec)
     known_issues: tuple[KnownIssue, ...] = ()
+    # ids of upstream deviations (harness/upstream_issues.toml) this image ships a fix for: not applied
+    upstream_patched: tuple[str, ...] = ()
     probes: tuple[Probe, ...] = ()  # [[probes]]: known-answer checks of the multimodal suite
     load: LoadSpec = field(default_factory=LoadSpec)  # [load], [load.slo]: load-test defaults and SLOs
     stack: StackSpec | None = None  # [stack]: replicas behind a gateway instead of one container
@@ -269,7 +273,7 @@ def parse_spec(path: Path) -> Variant:
         raise SpecError(path, "<syntax>", f"not valid TOML: {exc}") from None
     root = Table(path, "", raw)
     root.check_known(["description", "build", "serve", "env", "secret_env", "mounts", "gpu", "container",
-                      "capabilities", "process", "known_issues", "probes", "load", "stack"])
+                      "capabilities", "process", "known_issues", "upstream_patched", "probes", "load", "stack"])
     serve = root.table("serve")
     if serve is None:
         raise SpecError(path, "serve", "is required (at least serve.model and serve.served_model_name)")
@@ -287,6 +291,7 @@ def parse_spec(path: Path) -> Variant:
         capabilities=_capabilities(root.table("capabilities")),
         process=_process(root.table("process")),
         known_issues=_known_issues(path, raw.get("known_issues", [])),
+        upstream_patched=root.strings("upstream_patched") or (),
         probes=_probes(path, raw.get("probes", [])),
         load=parse_load(root.table("load")),
         stack=_stack(root.table("stack")),

@@ -12,7 +12,8 @@ import pytest
 
 from harness import openai_calls, openai_shapes
 from harness.endpoint import Endpoint
-from harness.openai_calls import Call, ServerFacts
+from harness.openai_calls import ServerFacts
+from harness.refusals import rejected, rejected_and_still_serving, still_serving
 
 CHAT, COMPLETIONS = "/v1/chat/completions", "/v1/completions"
 MALFORMED = b'{"model": "m", "messages": [{"role": "user", "content": "hi"'  # cut short
@@ -44,34 +45,6 @@ BAD_REQUESTS: list[tuple[str, str, str, Callable[[str], dict[str, Any]]]] = [
     ("completion-missing-prompt", COMPLETIONS, "completions", lambda m: {"model": m, "max_tokens": 4}),
     ("completion-logprobs-wrong-type", COMPLETIONS, "completions", lambda m: _completion(m, logprobs="many")),
 ]
-
-
-def still_serving(api: httpx.Client, endpoint: Endpoint, after: Call) -> None:
-    health = api.get(endpoint.health_path)
-    assert health.status_code == 200, after.why(f"a healthy server afterwards; /health answered {health.status_code}")
-    if endpoint.capabilities.has("chat"):
-        ok = openai_calls.post(api, CHAT, openai_calls.chat_payload(endpoint.model, max_tokens=1))
-    else:
-        ok = openai_calls.post(api, COMPLETIONS, openai_calls.completion_payload(endpoint.model, max_tokens=1))
-    assert ok.status == 200, after.why(f"the server still answering a good request afterwards; it gave {ok.why('200')}")
-
-
-def rejected_and_still_serving(call: Call, record_property: Callable[[str, object], None], api: httpx.Client,
-                               endpoint: Endpoint) -> None:
-    """The refusal is checked, and the server's health after it is checked whatever the refusal was."""
-    try:
-        rejected(call, record_property)
-    finally:
-        still_serving(api, endpoint, call)
-
-
-def rejected(call: Call, record_property: Callable[[str, object], None], expected_status: str = "4xx") -> None:
-    """A client error with a message in one of the accepted shapes; records which shape."""
-    wanted = f"HTTP {expected_status} with an error message ({' or '.join(openai_shapes.ERROR_SHAPES)} shape)"
-    assert 400 <= call.status < 500, call.why(wanted)
-    shape, message = openai_shapes.error_shape(call.json)
-    assert shape is not None and message.strip(), call.why(wanted)
-    record_property("error_shape", shape)
 
 
 @pytest.mark.parametrize("path,capability,build", [

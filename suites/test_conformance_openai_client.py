@@ -9,10 +9,12 @@ import openai
 import pytest
 from openai.types import Completion
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
+from openai.types.responses import Response, ResponseTextDeltaEvent
 
 from harness.endpoint import Endpoint
 from harness.openai_calls import LONG_PROMPT, ServerFacts
 from harness.openai_shapes import trim
+from harness.responses_shapes import TERMINAL_EVENTS
 
 MESSAGES = [{"role": "user", "content": LONG_PROMPT}]
 
@@ -92,3 +94,33 @@ def test_client_raises_the_documented_error(openai_client: openai.OpenAI, endpoi
     assert isinstance(exc, error) and exc.message.strip(), (
         sent(**request) + f"\n  got:  {type(exc).__name__} {exc.status_code} {trim(str(exc))}"
         f"\n  expected: {' or '.join(e.__name__ for e in error)} with a message")
+
+
+@pytest.mark.requires("responses")
+def test_client_responses_create_parses_with_usage(openai_client: openai.OpenAI, endpoint: Endpoint,
+                                                   server: ServerFacts) -> None:
+    request = {"model": endpoint.model, "input": LONG_PROMPT, "max_output_tokens": 5, "temperature": 0,
+               **extra(server)}
+    reply = openai_client.responses.create(**request)
+    why = sent(**request) + f"\n  got:  {trim(reply.to_json())}"
+    assert isinstance(reply, Response) and reply.object == "response", why
+    usage = reply.usage
+    assert usage is not None and usage.total_tokens == usage.input_tokens + usage.output_tokens, (
+        why + "\n  expected: usage with total = input + output")
+    if server.vllm_like:
+        assert reply.output_text and usage.output_tokens == 5, (
+            why + "\n  expected: output_text of 5 tokens (ignore_eos)")
+
+
+@pytest.mark.requires("responses")
+def test_client_responses_stream_matches_the_plain_answer(openai_client: openai.OpenAI, endpoint: Endpoint) -> None:
+    request = {"model": endpoint.model, "input": LONG_PROMPT, "max_output_tokens": 12, "temperature": 0}
+    plain = openai_client.responses.create(**request)
+    events = list(openai_client.responses.create(**request, stream=True))
+    why = sent(**request, stream=True) + f"\n  got:  {len(events)} events, last {trim(events[-1:])}"
+    text = "".join(e.delta for e in events if isinstance(e, ResponseTextDeltaEvent))
+    final = next((e.response for e in reversed(events) if e.type in TERMINAL_EVENTS), None)  # type: ignore[union-attr]
+    assert final is not None and isinstance(final, Response), why + "\n  expected: a terminal event with the response"
+    assert text == final.output_text == plain.output_text, (
+        why + f"\n  expected: deltas and final response both the plain answer {trim(plain.output_text, 120)!r}")
+    assert final.usage == plain.usage, why + f"\n  expected: the plain answer's usage {plain.usage}"

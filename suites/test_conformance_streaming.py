@@ -1,6 +1,9 @@
 """Conformance, streaming (SSE) for chat and completions, read by the harness's strict parser
 (harness.sse, the one the load tests use): framing, first delta, finish_reason, [DONE], usage, and the
-same answer as without streaming."""
+same answer as without streaming.
+
+Framing (strict SSE, chunk shapes, the final `data: [DONE]`) is judged by one check; the others judge
+their own property on any stream they can read, so one framing deviation reads as one failure."""
 
 from __future__ import annotations
 
@@ -29,15 +32,24 @@ def counts(usage: Any) -> dict[str, Any]:
     return {k: usage.get(k) for k in keys} if isinstance(usage, dict) else {}
 
 
-def strict_stream(api: httpx.Client, path: str, body: dict[str, Any]) -> Call:
-    """A stream that is well framed, error-free, ends in [DONE] and whose every chunk has the OpenAI shape."""
+def readable_stream(api: httpx.Client, path: str, body: dict[str, Any]) -> Call:
+    """A 200 stream of chunks without an error event; its framing is the framing check's business."""
     call = openai_calls.stream(api, path, body)
     assert call.status == 200, call.why("200 with an event stream")
+    stream = call.stream
+    assert stream is not None
+    assert stream.error is None, call.why(f"no error event mid-stream; got {openai_shapes.trim(stream.error)}")
+    assert stream.chunks, call.why("at least one chunk")
+    return call
+
+
+def strict_stream(api: httpx.Client, path: str, body: dict[str, Any]) -> Call:
+    """A stream that is well framed, error-free, ends in [DONE] and whose every chunk has the OpenAI shape."""
+    call = readable_stream(api, path, body)
     assert call.content_type.startswith("text/event-stream"), call.why(
         f"Content-Type text/event-stream, got '{call.content_type}'")
     stream = call.stream
     assert stream is not None
-    assert stream.error is None, call.why(f"no error event mid-stream; got {openai_shapes.trim(stream.error)}")
     assert not stream.violations, call.why(f"strict SSE; violations: {stream.violations}")
     shape = openai_shapes.chat_chunk if path == CHAT else (lambda c: openai_shapes.completion(c, chunk=True))
     problems = [f"chunk {i}: {p}" for i, c in enumerate(stream.chunks) for p in shape(c)]
@@ -53,17 +65,19 @@ def test_stream_is_strict_sse_ending_in_done(api: httpx.Client, endpoint: Endpoi
 
 @pytest.mark.requires("chat")
 def test_chat_stream_first_delta_carries_role(api: httpx.Client, endpoint: Endpoint) -> None:
-    call = strict_stream(api, CHAT, payload(CHAT, endpoint, max_tokens=4))
+    call = readable_stream(api, CHAT, payload(CHAT, endpoint, max_tokens=4))
     assert call.stream is not None
     first = call.stream.choice_deltas(0)[:1]
-    assert first and first[0]["delta"].get("role") == "assistant", call.why(
+    assert first and (first[0].get("delta") or {}).get("role") == "assistant", call.why(
         f"the first delta of choice 0 has role 'assistant'; it is {first}")
 
 
 @pytest.mark.parametrize("path", KINDS)
 def test_stream_one_finish_reason_per_choice(api: httpx.Client, endpoint: Endpoint, path: str) -> None:
-    call = strict_stream(api, path, payload(path, endpoint, n=2, temperature=0.8, seed=3, max_tokens=6))
+    call = readable_stream(api, path, payload(path, endpoint, n=2, temperature=0.8, seed=3, max_tokens=6))
     assert call.stream is not None
+    if not call.stream.choice_deltas(1):  # how many choices n gives is the n checks' business
+        pytest.skip("the stream carries no choice 1 for n=2 (judged by test_*_n_gives_n_indexed_choices)")
     reasons = {i: call.stream.finish_reasons(i) for i in (0, 1)}
     assert all(len(r) == 1 for r in reasons.values()), call.why(
         f"exactly one finish_reason for each of choices 0 and 1 (n=2); got {reasons}")
@@ -76,7 +90,7 @@ def test_stream_matches_the_non_streamed_answer(api: httpx.Client, endpoint: End
     assert plain.status == 200, plain.why("200")
     choice = plain.json["choices"][0]
     text = choice["message"]["content"] if path == CHAT else choice["text"]
-    call = strict_stream(api, path, body)
+    call = readable_stream(api, path, body)
     assert call.stream is not None
     got = (call.stream.text(), call.stream.finish_reasons())
     assert got == (text, [choice["finish_reason"]]), call.why(
@@ -89,24 +103,28 @@ def test_stream_include_usage_ends_with_a_usage_chunk(api: httpx.Client, endpoin
     body = payload(path, endpoint, max_tokens=8)
     plain = openai_calls.post(api, path, body)
     assert plain.status == 200, plain.why("200")
-    call = strict_stream(api, path, {**body, "stream_options": {"include_usage": True}})
+    call = readable_stream(api, path, {**body, "stream_options": {"include_usage": True}})
     assert call.stream is not None
     last, want = call.stream.chunks[-1], counts(plain.json["usage"])
     assert last.get("choices") == [] and counts(last.get("usage")) == want, call.why(
         f"a last chunk with choices [] and the usage of the same request unstreamed: {want}")
 
 
-STREAM_ATTEMPTS = 3
+STREAM_TOKENS = (24, 24, 256)  # the last one long enough that no server generates it within one read
+BUFFERED_EVENTS = 64  # this many content events in one read can only be a buffered answer
 
 
 @pytest.mark.parametrize("path", KINDS)
 def test_stream_arrives_incrementally(api: httpx.Client, endpoint: Endpoint, path: str,
                                       server: ServerFacts) -> None:
     # All events in one network read means the answer was buffered, not streamed. A fast server on a busy
-    # host can also land in one read when this process is not scheduled while it generates, so a buffering
-    # server is one that does it every time: three streams, any one spread over time passes.
-    for _ in range(STREAM_ATTEMPTS):
-        call = strict_stream(api, path, payload(path, endpoint, max_tokens=24, **server.exact_length()))
+    # host can also land a short answer in one read when this process is not scheduled while it generates,
+    # so short streams first (any one spread over time passes), then a long one; only a long answer in one
+    # read is proof of buffering, and an answer too short to tell is a skip, not a failure.
+    limit = (server.max_model_len or 2048) - 64
+    for max_tokens in STREAM_TOKENS:
+        call = readable_stream(api, path, payload(path, endpoint, max_tokens=min(max_tokens, limit),
+                                                  **server.exact_length()))
         assert call.stream is not None
         times = call.stream.content_times()
         if not server.vllm_like and len(call.stream.text()) < 8:
@@ -114,5 +132,8 @@ def test_stream_arrives_incrementally(api: httpx.Client, endpoint: Endpoint, pat
         assert len(times) > 1, call.why("the text spread over more than one content event")
         if len(set(times)) > 1:
             return
-    pytest.fail(call.why(f"content events arriving at different times; in each of {STREAM_ATTEMPTS} streams all "
-                         f"{len(times)} arrived in one network read"), pytrace=False)
+    if len(times) < BUFFERED_EVENTS:
+        pytest.skip(f"every answer arrived in one network read, the longest with {len(times)} content events: "
+                    f"too short to tell streaming from buffering (the server ended it early)")
+    pytest.fail(call.why(f"content events arriving at different times; all {len(times)} of a {max_tokens}-token "
+                         f"answer arrived in one network read (and every shorter one too)"), pytrace=False)

@@ -12,6 +12,7 @@ import pytest
 from harness.endpoint import Endpoint
 from harness.load.config import LoadConfig
 from harness.load.runner import run_load
+from harness.openai_calls import ServerFacts
 from harness.report.build import Report
 from harness.variant_load import LoadSpec
 
@@ -24,11 +25,11 @@ def _run_dir(config: pytest.Config, name: str) -> Path:
     return Path(session.recorder.dir) / f"load-{name}"
 
 
-def _config(endpoint: Endpoint, spec: LoadSpec, kinds: tuple[str, ...]) -> LoadConfig:
+def _config(endpoint: Endpoint, server: ServerFacts, spec: LoadSpec, kinds: tuple[str, ...]) -> LoadConfig:
     return LoadConfig(base_url=endpoint.base_url, model=endpoint.model, kinds=kinds, concurrency=spec.concurrency,
                       rates=spec.rates, requests=None if spec.duration else spec.requests, duration=spec.duration,
                       burstiness=spec.burstiness, input_len=spec.input_len, output_len=spec.output_len,
-                      ignore_eos=spec.ignore_eos, warmup=spec.warmup,
+                      ignore_eos=spec.ignore_eos and server.vllm_like, warmup=spec.warmup,  # vLLM extension
                       label=endpoint.variant.name if endpoint.variant else "remote").check()
 
 
@@ -36,9 +37,9 @@ def _judge(report: Report, record: object) -> None:
     record_property = record  # type: ignore[assignment]
     record_property("load_report", str(report.html))  # type: ignore[operator]
     assert report.levels, f"no measured request was recorded; see {report.dir}"
-    if not report.valid:
-        pytest.fail("the run is invalid, its latencies are not the server's: " + "; ".join(report.invalid_reasons),
-                    pytrace=False)
+    if not report.valid:  # the client could not measure the server: not observed, so neither pass nor fail
+        pytest.skip("the run is invalid, its latencies are not the server's: " + "; ".join(report.invalid_reasons)
+                    + f" (report: {report.html})")
     if report.slo_failures:
         pytest.fail("SLO missed: " + "; ".join(report.slo_failures) + f" (report: {report.html})", pytrace=False)
 
@@ -48,17 +49,19 @@ def _spec(endpoint: Endpoint) -> LoadSpec:
 
 
 @pytest.mark.requires("chat")
-def test_load_chat(endpoint: Endpoint, pytestconfig: pytest.Config, record_property: object) -> None:
+def test_load_chat(endpoint: Endpoint, server: ServerFacts, pytestconfig: pytest.Config,
+                   record_property: object) -> None:
     spec = _spec(endpoint)
     kinds = tuple(k for k in spec.kinds if k != "vision") or ("chat",)
-    report = run_load(endpoint, _config(endpoint, spec, kinds), _run_dir(pytestconfig, "chat"), slo=spec.slo)
+    report = run_load(endpoint, _config(endpoint, server, spec, kinds), _run_dir(pytestconfig, "chat"), slo=spec.slo)
     _judge(report, record_property)
 
 
 @pytest.mark.requires("vision")
-def test_load_vision(endpoint: Endpoint, pytestconfig: pytest.Config, record_property: object) -> None:
+def test_load_vision(endpoint: Endpoint, server: ServerFacts, pytestconfig: pytest.Config,
+                     record_property: object) -> None:
     spec = _spec(endpoint)
     # one level is enough to see what the image encoder costs; every request carries a new image
-    config = replace(_config(endpoint, spec, ("vision",)), concurrency=(max(spec.concurrency),), rates=())
+    config = replace(_config(endpoint, server, spec, ("vision",)), concurrency=(max(spec.concurrency),), rates=())
     report = run_load(endpoint, config, _run_dir(pytestconfig, "vision"), slo=spec.slo)
     _judge(report, record_property)

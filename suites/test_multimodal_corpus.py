@@ -13,6 +13,7 @@ from harness import imagegen
 from harness.compare.runs import record_answer
 from harness.endpoint import Endpoint
 from harness.multimodal import MediaChat, image
+from harness.openai_calls import ServerFacts
 
 pytestmark = pytest.mark.requires("chat", "vision")
 
@@ -23,11 +24,12 @@ def corpus() -> dict[str, str]:
     return {label: imagegen.data_url(picture) for label, picture in pictures.items()}
 
 
-def test_fixed_corpus_greedy_answers(api: httpx.Client, endpoint: Endpoint, pytestconfig: pytest.Config) -> None:
+def test_fixed_corpus_greedy_answers(api: httpx.Client, endpoint: Endpoint, server: ServerFacts,
+                                     pytestconfig: pytest.Config) -> None:
     session = pytestconfig.pluginmanager.get_plugin("vllm-harness-session")
     assert session is not None and session.recorder is not None, "the endpoint fixture creates the run folder"
     run_dir = Path(session.recorder.dir)
-    chat = MediaChat(api, endpoint)
+    chat = MediaChat(api, endpoint, server)
     missing = []
     for label, url in corpus().items():
         answer = chat.ask([image(label, url)])

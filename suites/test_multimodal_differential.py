@@ -22,6 +22,7 @@ from harness import imagegen
 from harness.endpoint import Endpoint
 from harness.launch import launch
 from harness.multimodal import Answer, MediaChat, image
+from harness.openai_calls import ServerFacts
 from harness.plugin import HarnessSession
 from harness.progress import LogProgress
 from harness.results import RunRecorder
@@ -37,13 +38,13 @@ def _answers(chat: MediaChat) -> list[Answer]:
     return [chat.ask([image(label, imagegen.data_url(gallery[label]))]) for label in IMAGES]
 
 
-def test_engine_in_process_answers_like_multiprocess(api: httpx.Client, endpoint: Endpoint,
+def test_engine_in_process_answers_like_multiprocess(api: httpx.Client, endpoint: Endpoint, server: ServerFacts,
                                                      pytestconfig: pytest.Config) -> None:
     session = pytestconfig.pluginmanager.get_plugin("vllm-harness-session")
     assert isinstance(session, HarnessSession)
     if endpoint.runtime != "docker" or session.options.runtime != "docker" or session.options.base_url:
         pytest.skip("the differential boots the variant a second time: docker runtime only (not --base-url)")
-    multiprocess = _answers(MediaChat(api, endpoint))
+    multiprocess = _answers(MediaChat(api, endpoint, server))
 
     # the second server's run (build log, server log) is filed inside this run's folder
     assert session.recorder is not None, "the session has a run folder once the endpoint is up"
@@ -52,7 +53,7 @@ def test_engine_in_process_answers_like_multiprocess(api: httpx.Client, endpoint
     progress = LogProgress(recorder.dir / "build.log", show=lambda line: None)
     try:
         with launch(options, recorder, progress) as second, second.client() as client:
-            in_process = _answers(MediaChat(client, second))
+            in_process = _answers(MediaChat(client, second, server))
     finally:
         progress.close()
         recorder.update(finished=True)

@@ -16,14 +16,15 @@ from harness import imagegen, mediagen
 from harness.endpoint import Endpoint
 from harness.image_server import MediaServer
 from harness.multimodal import Media, MediaChat, audio, image, video
+from harness.openai_calls import ServerFacts
 from harness.variant import Probe
 
 pytestmark = pytest.mark.requires("chat")
 
 
 @pytest.fixture(scope="module")
-def chat(api: httpx.Client, endpoint: Endpoint) -> MediaChat:
-    return MediaChat(api, endpoint)
+def chat(api: httpx.Client, endpoint: Endpoint, server: ServerFacts) -> MediaChat:
+    return MediaChat(api, endpoint, server)
 
 
 def _probes(endpoint: Endpoint) -> list[Probe]:
@@ -38,7 +39,7 @@ def test_known_answer_probes(chat: MediaChat, endpoint: Endpoint) -> None:
     misses = []
     for probe in probes:
         response = chat.post([image(probe.image, imagegen.data_url(imagegen.from_spec(probe.image)))],
-                             prompt=probe.prompt, max_tokens=probe.max_tokens, logprobs=False, ignore_eos=False)
+                             prompt=probe.prompt, max_tokens=probe.max_tokens, logprobs=False, exact_length=False)
         assert response.status_code == 200, f"probe [{probe.image}] answered {response.status_code}: {response.text}"
         text = response.json()["choices"][0]["message"]["content"] or ""
         missing = [w for w in probe.expect if w.lower() not in text.lower()]

@@ -58,14 +58,16 @@ def cpu_tiny(tmp_path_factory: pytest.TempPathFactory, docker_client: docker.Doc
 
 
 @contextmanager
-def launched(tmp_path_factory: pytest.TempPathFactory, image: str) -> Iterator[Endpoint]:
-    """A shipped variant built and booted the way `pytest suites/ --image NAME` does; removed on exit."""
+def launched(tmp_path_factory: pytest.TempPathFactory, image: str,
+             images_dir: Path = REPO / "images") -> Iterator[Endpoint]:
+    """A shipped variant (or one in `images_dir`) built and booted the way `pytest suites/ --image NAME`
+    does; removed on exit."""
     from harness.launch import TargetOptions, launch
     from harness.progress import LogProgress
     from harness.results import RunRecorder
 
     reports = tmp_path_factory.mktemp(f"{image}-reports")
-    options = TargetOptions(images_dir=REPO / "images", reports_dir=reports, image=image)
+    options = TargetOptions(images_dir=images_dir, reports_dir=reports, image=image)
     recorder = RunRecorder(reports, image)
     progress = LogProgress(recorder.dir / "build.log", show=print)
     try:

@@ -71,16 +71,22 @@ def check_target(args: argparse.Namespace) -> None:
         raise UsageError("vllm-harness load needs a variant NAME or --base-url URL")
 
 
+def _maybe(value: float | None, pattern: str) -> str:
+    return "-" if value is None else pattern.format(value)
+
+
 def print_summary(report: Report, console: Console | None = None) -> None:
     console = console or Console()
     table = Table(title=f"load results ({report.requests} requests) — {report.dir}")
     for column in ("level", "ok", "failed", "req/s", "out tok/s", "TTFT p50", "TTFT p99", "ITL p50", "ITL p99",
-                   "E2EL p99"):
+                   "E2EL p99", "client CPU", "client lag"):
         table.add_column(column, justify="right")
     for lv in report.levels:
         table.add_row(str(lv["level"]), str(lv["completed"]), str(lv["failed"]), f"{lv['request_throughput']:.2f}",
                       f"{lv['output_throughput']:.1f}", f"{lv['median_ttft_ms']:.1f}", f"{lv['p99_ttft_ms']:.1f}",
-                      f"{lv['median_itl_ms']:.2f}", f"{lv['p99_itl_ms']:.2f}", f"{lv['p99_e2el_ms']:.1f}")
+                      f"{lv['median_itl_ms']:.2f}", f"{lv['p99_itl_ms']:.2f}", f"{lv['p99_e2el_ms']:.1f}",
+                      _maybe(lv.get("harness_client_cpu_pct_max"), "{:.0f}%"),
+                      _maybe(lv.get("harness_client_lag_p99_ms_max"), "{:.1f}"))
     print_whole(console, table)
     first = report.first_request
     if first and first.get("ttft_ms") is not None:

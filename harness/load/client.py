@@ -1,7 +1,8 @@
 """A streaming HTTP/1.1 client for the load generator: one keep-alive connection per simulated user.
 
-HTTP framing is h11's (httpx's own parser); the socket is the standard library's, which under locust's
-gevent patching is cooperative. What makes the numbers right is *when* a read is said to have arrived:
+HTTP framing is parsed by httptools (llhttp, Node's C parser: the profile of a busy load process was
+~40% h11's pure-Python framing); the socket is the standard library's, which under locust's gevent
+patching is cooperative. What makes the numbers right is *when* a read is said to have arrived:
 
 - plain http on Linux: the kernel's receive timestamp of the last packet a read returned
   (`SO_TIMESTAMPNS`), converted to the `perf_counter` clock. A load generator that is briefly
@@ -22,7 +23,7 @@ import struct
 import time
 from urllib.parse import urlsplit
 
-import h11
+import httptools
 
 from harness.load.records import Record
 from harness.sse import DONE, Decoder
@@ -46,6 +47,35 @@ class _Failed(Exception):
         self.kind = kind
 
 
+class _Response:
+    """What the parser's callbacks tell of the response being read; body pieces wait in `body` until the
+    read that brought them is handed on with its arrival time."""
+
+    def __init__(self) -> None:
+        self.status = 0
+        self.headers_done = False
+        self.complete = False
+        self.keep_alive = False  # known only inside the parser's callbacks: kept here
+        self.body: list[bytes] = []
+        self.parser = httptools.HttpResponseParser(self)
+
+    def on_headers_complete(self) -> None:
+        self.status = self.parser.get_status_code()
+        self.headers_done = True
+
+    def on_body(self, body: bytes) -> None:
+        self.body.append(body)
+
+    def on_message_complete(self) -> None:
+        self.complete = True
+        self.keep_alive = self.parser.should_keep_alive()
+
+    def take_body(self) -> bytes:
+        data = b"".join(self.body)
+        self.body.clear()
+        return data
+
+
 class StreamClient:
     def __init__(self, base_url: str, headers: dict[str, str], timeout: float, stamp_field: str | None = None,
                  kernel_timestamps: bool = True) -> None:
@@ -55,17 +85,16 @@ class StreamClient:
         self.port = parts.port or (443 if self.https else 80)
         self.prefix = parts.path.rstrip("/")
         host_header = self.host if parts.port is None else f"{self.host}:{parts.port}"
-        self.headers = [("Host", host_header), ("Content-Type", "application/json"),
-                        ("Accept", "text/event-stream"), *headers.items()]
+        self.head = "".join(f"{k}: {v}\r\n" for k, v in [
+            ("Host", host_header), ("Content-Type", "application/json"), ("Accept", "text/event-stream"),
+            *headers.items()])
         self.timeout = timeout
         self.stamp_field = stamp_field
         self.want_kernel_timestamps = kernel_timestamps and not self.https
         self.kernel_timestamps = False  # whether the open connection has them
         self._sock: socket.socket | None = None
-        self._h11: h11.Connection | None = None
         self._last_used = 0.0
         self._realtime_offset = 0.0  # time.time() - perf_counter(), taken at each request's start
-        self._last_read = 0.0
 
     # --- connection -----------------------------------------------------------------------------------
 
@@ -88,20 +117,24 @@ class StreamClient:
             except OSError:
                 pass  # not Linux: read-return times
         self._sock = sock
-        self._h11 = h11.Connection(h11.CLIENT)
 
     def close(self) -> None:
         if self._sock is not None:
             self._sock.close()
-        self._sock, self._h11 = None, None
+        self._sock = None
 
     def _receive(self) -> tuple[bytes, float]:
         """One read of whatever has arrived, and when its last byte reached this host (perf_counter)."""
         assert self._sock is not None
-        if not self.kernel_timestamps:
-            data = self._sock.recv(READ_SIZE)
-            return data, time.perf_counter()
-        data, ancillary, _, _ = self._sock.recvmsg(READ_SIZE, 64)
+        try:
+            if not self.kernel_timestamps:
+                data = self._sock.recv(READ_SIZE)
+                return data, time.perf_counter()
+            data, ancillary, _, _ = self._sock.recvmsg(READ_SIZE, 64)
+        except TimeoutError as exc:
+            raise _Failed("timeout", str(exc) or "timed out") from None
+        except OSError as exc:
+            raise _Failed(type(exc).__name__, str(exc) or type(exc).__name__) from None
         now = time.perf_counter()
         for level, kind, payload in ancillary:
             if level == socket.SOL_SOCKET and kind == SCM_TIMESTAMPNS and len(payload) >= TIMESPEC.size:
@@ -110,22 +143,16 @@ class StreamClient:
                 return data, min(seconds + nanoseconds * 1e-9 - self._realtime_offset, now)
         return data, now
 
-    def _next_event(self) -> tuple[h11.Event | type[h11.PAUSED], float]:
-        """The next HTTP event and the arrival time of the read that completed it."""
-        assert self._h11 is not None
-        at = self._last_read
-        while True:
-            event = self._h11.next_event()
-            if event is not h11.NEED_DATA:
-                return event, at
-            try:
-                data, at = self._receive()
-            except TimeoutError as exc:
-                raise _Failed("timeout", str(exc) or "timed out") from None
-            except OSError as exc:
-                raise _Failed(type(exc).__name__, str(exc) or type(exc).__name__) from None
-            self._last_read = at
-            self._h11.receive_data(data)  # b"": the server closed the connection
+    def _feed(self, response: _Response) -> tuple[bool, float]:
+        """One read into the parser: (whether the server closed the connection, the read's arrival time)."""
+        data, at = self._receive()
+        if not data:
+            return True, at
+        try:
+            response.parser.feed_data(data)
+        except httptools.HttpParserError as exc:
+            raise _Failed("RemoteProtocolError", str(exc) or type(exc).__name__) from None
+        return False, at
 
     # --- one request ----------------------------------------------------------------------------------
 
@@ -137,61 +164,52 @@ class StreamClient:
         except OSError as exc:
             record.start, record.start_wall = time.perf_counter(), time.time()
             return self._fail(record, "connect", str(exc) or type(exc).__name__)
-        assert self._h11 is not None and self._sock is not None
-        request = h11.Request(method="POST", target=self.prefix + path,
-                              headers=[*self.headers, ("Content-Length", str(len(body)))])
-        wire = self._h11.send(request) + self._h11.send(h11.Data(data=body)) + self._h11.send(h11.EndOfMessage())
+        assert self._sock is not None
+        wire = (f"POST {self.prefix}{path} HTTP/1.1\r\n{self.head}Content-Length: {len(body)}\r\n\r\n".encode()
+                + body)
         record.start_wall = time.time()
         record.start = time.perf_counter()
         self._realtime_offset = record.start_wall - record.start
-        self._last_read = record.start
         try:
             self._sock.sendall(wire)
-            self._read_response(record)
+            response = self._read_response(record)
         except _Failed as exc:
             return self._fail(record, exc.kind, str(exc))
         except OSError as exc:
             return self._fail(record, type(exc).__name__, str(exc) or type(exc).__name__)
-        except h11.ProtocolError as exc:
-            return self._fail(record, "RemoteProtocolError", str(exc))
         self._last_used = time.monotonic()
-        if self._h11.our_state is h11.DONE and self._h11.their_state is h11.DONE:
-            self._h11.start_next_cycle()
-        else:
+        if not (response.complete and response.keep_alive):
             self.close()  # the server closes after this response (or broke framing): a new one next time
         return record
 
-    def _read_response(self, record: Record) -> None:
-        event, _ = self._next_event()
-        while isinstance(event, h11.InformationalResponse):
-            event, _ = self._next_event()
-        if isinstance(event, h11.ConnectionClosed):
-            raise _Failed("RemoteDisconnected", "the server closed the connection without a response")
-        assert isinstance(event, h11.Response)
-        record.status = event.status_code
-        if event.status_code != 200:
-            parts = []
-            event, _ = self._next_event()
-            while isinstance(event, h11.Data):
-                parts.append(bytes(event.data))
-                event, _ = self._next_event()
+    def _read_response(self, record: Record) -> _Response:
+        response = _Response()
+        at = record.start
+        while not response.headers_done or 100 <= response.status < 200:
+            if response.complete:  # an informational response ended: the real one follows
+                response = _Response()
+            closed, at = self._feed(response)
+            if closed and not response.headers_done:
+                raise _Failed("RemoteDisconnected", "the server closed the connection without a response")
+        record.status = response.status
+        if response.status != 200:
+            while not response.complete and not self._feed(response)[0]:
+                pass
             record.end = time.perf_counter()
             record.error_type = f"http_{record.status}"
-            record.error = b"".join(parts).decode(errors="replace").strip()
-            return
-        self._read_stream(record)
+            record.error = response.take_body().decode(errors="replace").strip()
+            return response
+        self._read_stream(record, response, at)
+        return response
 
-    def _read_stream(self, record: Record) -> None:
+    def _read_stream(self, record: Record, response: _Response, at: float) -> None:
+        """The event stream; `at`: when the read that brought the headers (and any body with them) arrived."""
         decoder = Decoder()
         done = finished = False
         stamp = self.stamp_field
+        closed = False
         while True:
-            event, at = self._next_event()
-            if isinstance(event, h11.EndOfMessage):
-                break
-            if not isinstance(event, h11.Data):
-                break  # ConnectionClosed (or PAUSED): the body ended early
-            for sse in decoder.feed(bytes(event.data), at):
+            for sse in decoder.feed(response.take_body(), at):
                 if sse.data == DONE:
                     done = True
                     continue
@@ -215,6 +233,9 @@ class StreamClient:
                     record.completion_tokens = usage.get("completion_tokens")
                 if "error" in payload and not choices:
                     record.error_type, record.error = "stream_error", json.dumps(payload["error"])[:300]
+            if response.complete or closed:
+                break  # closed before the end: the body ended early
+            closed, at = self._feed(response)
         record.end = time.perf_counter()
         if not done and not record.error_type:
             if finished:

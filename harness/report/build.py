@@ -40,6 +40,19 @@ class Report:
         return self.dir / "index.html"
 
 
+def client_use(client: pd.DataFrame | None, rows: pd.DataFrame) -> dict[str, float | None]:
+    """The load generator's own use while a level ran, beside the server's numbers: the busiest process's
+    CPU (% of one core) and its worst event-loop lag p99, from client.csv's once-a-second samples."""
+    if client is None or client.empty or rows.empty:
+        return {"harness_client_cpu_pct_max": None, "harness_client_lag_p99_ms_max": None}
+    end = (rows["start_wall"] + rows["end"] - rows["start"]).max()
+    during = client[(client["t"] >= rows["start_wall"].min()) & (client["t"] <= end + 1)]
+    if during.empty:
+        return {"harness_client_cpu_pct_max": None, "harness_client_lag_p99_ms_max": None}
+    return {"harness_client_cpu_pct_max": float(during["cpu_pct"].max()),
+            "harness_client_lag_p99_ms_max": float(during["lag_p99_ms"].max())}
+
+
 def client_check(client: pd.DataFrame | None, window: tuple[float, float] | None) -> tuple[bool, list[str], dict]:
     """Was the load generator itself the bottleneck? Judged from its own once-a-second samples."""
     if client is None or client.empty:
@@ -57,11 +70,14 @@ def client_check(client: pd.DataFrame | None, window: tuple[float, float] | None
                                "lag_p50_ms_median": float(rows["lag_p50_ms"].median())}
         if busy >= SATURATED_SHARE:
             reasons.append(f"load generator saturated: process {worker} used >= {CPU_SATURATED_PCT:.0f}% of a core "
-                           f"in {busy:.0%} of seconds (mean {rows['cpu_pct'].mean():.0f}%)")
+                           f"in {busy:.0%} of seconds (mean {rows['cpu_pct'].mean():.0f}%); "
+                           "spread the load: --workers N (up to the cores) or more hosts (--remote-workers)")
         late_seconds = int((rows["lag_p99_ms"] >= LAG_SATURATED_MS).sum())
         if late >= SATURATED_SHARE and late_seconds >= 2:
-            why = ("it was saturated" if rows["cpu_pct"].mean() >= CPU_SATURATED_PCT / 2
-                   else "other processes on this host kept it from running (its own CPU was low)")
+            why = ("it was saturated; spread the load: --workers N or more hosts"
+                   if rows["cpu_pct"].mean() >= CPU_SATURATED_PCT / 2
+                   else "other processes on this host kept it from running (its own CPU was low); "
+                        "run it on a quieter host or give it cores of its own")
             reasons.append(f"load generator lagging: process {worker}'s event loop woke >= {LAG_SATURATED_MS:.0f} ms "
                            f"late (p99) in {late:.0%} of seconds (worst {rows['lag_p99_ms'].max():.1f} ms): {why}")
     return not reasons, reasons, detail
@@ -131,15 +147,15 @@ def build_report(run_dir: Path, metadata: dict[str, Any] | None = None, slo: Slo
     level_chunks: dict[str, Chunks] = {}
     goodput = goodput_of(slo)
     levels = []
+    client = read_optional(run_dir / CLIENT_FILE)
     for label, rows in measured.groupby("level", sort=False):
         level_chunks[str(label)] = chunks.rows((measured["level"] == label).to_numpy())
         level = {"level": label, "max_concurrency": int(rows["users"].iloc[0]),
                  "request_rate": float(rows["rate"].iloc[0]) if pd.notna(rows["rate"].iloc[0]) else "inf",
                  "burstiness": (metadata.get("load") or {}).get("burstiness", 1.0),
-                 **metrics.summary(rows, goodput, chunks=level_chunks[str(label)])}
+                 **metrics.summary(rows, goodput, chunks=level_chunks[str(label)]), **client_use(client, rows)}
         levels.append(level)
         _write_json(run_dir / f"vllm-bench-{label}.json", {**_vllm_keys(level), "model_id": metadata.get("model")})
-    client = read_optional(run_dir / CLIENT_FILE)
     window = (float(measured["start_wall"].min()), float(measured["start_wall"].max())) if len(measured) else None
     valid, reasons, client_detail = client_check(client, window)
     telemetry_summary = metadata.get("telemetry")

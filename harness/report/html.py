@@ -13,7 +13,10 @@ ROWS = [("completed", "completed", "{:d}"), ("failed", "failed", "{:d}"), ("req/
         ("output tok/s", "output_throughput", "{:.1f}"), ("TTFT p50", "median_ttft_ms", "{:.1f}"),
         ("TTFT p99", "p99_ttft_ms", "{:.1f}"), ("ITL p50", "median_itl_ms", "{:.2f}"),
         ("ITL p99", "p99_itl_ms", "{:.2f}"), ("TPOT p50", "median_tpot_ms", "{:.2f}"),
-        ("E2EL p50", "median_e2el_ms", "{:.1f}"), ("E2EL p99", "p99_e2el_ms", "{:.1f}")]
+        ("E2EL p50", "median_e2el_ms", "{:.1f}"), ("E2EL p99", "p99_e2el_ms", "{:.1f}"),
+        # the load generator's own use, so a reader sees at a glance whether the client was the limit
+        ("client CPU max %", "harness_client_cpu_pct_max", "{:.0f}"),
+        ("client loop lag p99 max", "harness_client_lag_p99_ms_max", "{:.1f}")]
 
 
 def _fmt(value: Any, pattern: str) -> str:

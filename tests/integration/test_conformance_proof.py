@@ -21,8 +21,6 @@ pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[2]
 SUITES = "suites/test_conformance_"
-# vLLM 0.32 serves no GET /v1/models/{model}: a known issue of cpu-tiny, declared in a copy of its spec
-KNOWN_ISSUE = '\n[[known_issues]]\ncheck = "test_*retrieve*"\nreason = "vLLM has no GET /v1/models/{model}"\n'
 
 
 @pytest.fixture(scope="module")
@@ -30,14 +28,14 @@ def images(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("images") / "cpu-tiny"
     folder.mkdir()
     spec = (REPO / "images" / "cpu-tiny" / "variant.toml").read_text()
-    (folder / "variant.toml").write_text(spec + KNOWN_ISSUE)
+    (folder / "variant.toml").write_text(spec)
     return folder.parent
 
 
 def run_suite(url: str, images: Path, tmp: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "pytest", *args, "--base-url", url, "--image", "cpu-tiny", "--images-dir",
-         str(images), "-p", "no:cacheprovider", "--reports-dir", str(tmp), "-q", "-rfEX", "--no-header"],
+         str(images), "-p", "no:cacheprovider", "--reports-dir", str(tmp), "-q", "-rfEXx", "--no-header"],
         cwd=REPO, capture_output=True, text=True, timeout=600)
 
 
@@ -48,7 +46,9 @@ def test_conformance_passes_on_real_vllm(cpu_tiny: Endpoint, images: Path, tmp_p
     seconds = time.monotonic() - started
     print(f"\nconformance suite against a ready cpu-tiny: {seconds:.1f}s; {result.stdout.splitlines()[-1]}")
     assert result.returncode == 0, result.stdout[-4000:]
-    assert " failed" not in result.stdout and "2 xfailed" in result.stdout, result.stdout[-2000:]
+    # the registry's entry (no GET /v1/models/{model}, by the server's version) and the two Responses known issues
+    assert " failed" not in result.stdout and "4 xfailed" in result.stdout, result.stdout[-2000:]
+    assert "XFAIL" in result.stdout and "no-models-retrieve" in result.stdout, result.stdout[-2000:]
     assert seconds < 60, f"the conformance suite took {seconds:.0f}s (budget 60s)"
 
 
@@ -61,6 +61,33 @@ def test_a_fixed_known_issue_fails_the_run_as_xpass(cpu_tiny: Endpoint, images: 
     result = run_suite(cpu_tiny.base_url, fixed.parent, tmp_path, f"{SUITES}server.py", "-k", "test_health")
     assert result.returncode == 1 and "[XPASS(strict)] known issue of cpu-tiny: pretend" in result.stdout, (
         result.stdout[-2000:])
+
+
+class OlderVersion(Defect):
+    """The same real vLLM, reporting a /version below every registry range."""
+
+    def whole_json(self, exchange: Exchange, body: Any) -> Any:
+        return {"version": "0.20.0"} if exchange.path == "/version" else body
+
+
+def test_outside_the_registrys_range_the_plain_failure_comes_back(cpu_tiny: Endpoint, images: Path,
+                                                                  tmp_path: Path) -> None:
+    with DefectProxy(cpu_tiny.base_url, OlderVersion()) as url:
+        result = run_suite(url, images, tmp_path, f"{SUITES}server.py", "-k", "retrieve")
+    assert result.returncode == 1 and f"FAILED {SUITES}server.py::test_models_retrieve_by_id" in result.stdout, (
+        result.stdout[-2000:])
+    assert "upstream vLLM deviations for 0.20.0: none" in result.stdout, result.stdout[-2000:]
+
+
+def test_a_missing_done_fails_the_framing_check_only(cpu_tiny: Endpoint, images: Path, tmp_path: Path) -> None:
+    defect = NoDone()
+    with DefectProxy(cpu_tiny.base_url, defect) as url:
+        result = run_suite(url, images, tmp_path, f"{SUITES}streaming.py")
+    failed = sorted(line.split("::")[1].split(" ")[0] for line in result.stdout.splitlines()
+                    if line.startswith("FAILED"))
+    assert defect.hits > 0 and failed == ["test_stream_is_strict_sse_ending_in_done[chat]",
+                                          "test_stream_is_strict_sse_ending_in_done[completions]"], (
+        result.stdout[-3000:])
 
 
 # --- one deliberately broken server per class of defect ------------------------------------------------

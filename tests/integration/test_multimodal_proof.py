@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from harness.endpoint import Endpoint
+from tests.defects.foreign import NotVllm
 from tests.defects.multimodal import DropImages, FirstImageOnly, ServerErrorOnBadImage, WhitenImages
 from tests.defects.proxy import Defect, DefectProxy
 
@@ -69,6 +70,18 @@ def test_defect_is_caught_by_its_check(proxied: str, name: str, tmp_path: Path) 
     for check in catching:
         assert outcomes.get(check) == "FAILED", f"{name}: {check} should FAIL, got {outcomes.get(check)}\n{output}"
     assert outcomes.get(untouched) == "PASSED", f"{name}: {untouched} should still pass\n{output}"
+
+
+def test_a_server_that_is_not_vllm_is_sent_no_vllm_extension(cpu_tiny: Endpoint, tmp_path: Path) -> None:
+    defect = NotVllm()
+    with DefectProxy(cpu_tiny.base_url, defect) as url:
+        outcomes, output = run_suites(url, tmp_path, SUITES[:2], "--strict-upstream")
+    assert not defect.refused, f"vLLM extensions sent to a server without vLLM's /version: {defect.refused}"
+    failed = {name for name, outcome in outcomes.items() if outcome in ("FAILED", "ERROR")}
+    # vLLM's own 500s behind the proxy stay findings (no registry for a server that is not vLLM)
+    assert failed == {"test_hostile_image_is_refused_cleanly[huge]",
+                      "test_hostile_image_is_refused_cleanly[file_scheme]"}, output
+    assert outcomes.get("test_distinct_images_give_distinct_answers") == "PASSED", output
 
 
 # last: the defect runs above have warmed the server (vLLM's first image request is slow)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import json
 
-from harness.sse import Decoder, read
+from harness.sse import Decoder, Stream, read
 
 
 def sse(*payloads: object, done: bool = True, sep: str = "\n\n") -> bytes:
@@ -60,3 +60,17 @@ def test_completions_stream_text() -> None:
               {"object": "text_completion", "choices": [{"index": 0, "text": "c", "finish_reason": "length"}]})
     stream = read([raw])
     assert stream.text() == "abc" and stream.finish_reasons() == ["length"]
+
+
+def _stream(*events: str) -> Stream:
+    return read([("".join(f"data: {e}\n\n" for e in events)).encode()])
+
+
+def test_an_in_flight_stream_tells_a_missing_done_from_a_cut() -> None:
+    from harness.inflight import COMPLETED, WITHOUT_DONE, ending
+
+    last = '{"choices": [{"index": 0, "delta": {}, "finish_reason": "length"}]}'
+    middle = '{"choices": [{"index": 0, "delta": {"content": "a"}, "finish_reason": null}]}'
+    assert ending(_stream(middle, last, "[DONE]")) == COMPLETED
+    assert ending(_stream(middle, last)) == WITHOUT_DONE
+    assert ending(_stream(middle)) == "cut short after 1 chunks"

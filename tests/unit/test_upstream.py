@@ -1,0 +1,106 @@
+"""The upstream-deviation registry: which entries hold for which server, and what they do to a report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from harness import upstream
+from harness.errors import SpecError
+from harness.upstream_marks import NOT_SEEN, UpstreamMarks
+
+ENTRY = upstream.Deviation("no-retrieve", ("test_models_retrieve_by_id", "test_hostile?huge?"),
+                           upstream.SpecifierSet(">=0.26,<0.34"), ("0.26.0",), "no GET /v1/models/{id}",
+                           "https://example.org/1")
+
+
+def test_the_shipped_registry_loads_with_the_measured_entries() -> None:
+    ids = {d.id for d in upstream.load()}
+    assert {"no-models-retrieve", "huge-image-500", "file-url-500"} <= ids
+    measured = {d.id: d for d in upstream.load()}
+    for version in ("0.26.0", "0.32.0"):  # each seed entry holds where it was seen
+        assert all(d.holds_for(upstream.Version(version)) for d in measured.values()), version
+
+
+@pytest.mark.parametrize("version,applies", [("0.26.0", True), ("0.32.0+cpu", True), ("v0.33.1", True),
+                                             ("0.34.0.dev3+gabc", False), ("0.25.2", False), ("0.34.0", False)])
+def test_an_entry_applies_inside_its_range_only(version: str, applies: bool) -> None:
+    got = upstream.applicable((ENTRY,), upstream.parse_version(version))
+    assert got == ((ENTRY,) if applies else ())
+
+
+def test_a_server_that_is_not_vllm_gets_no_entry() -> None:
+    assert upstream.applicable(upstream.load(), upstream.parse_version(None)) == ()
+    assert upstream.parse_version("nightly") is None  # not a version: nothing is assumed
+
+
+def test_a_patched_entry_is_not_applied() -> None:
+    assert upstream.applicable((ENTRY,), upstream.Version("0.30"), patched=("no-retrieve",)) == ()
+
+
+def test_checks_match_by_name_or_node_id_as_known_issues_do() -> None:
+    assert ENTRY.matches("test_hostile[huge]", "suites/x.py::test_hostile[huge]")
+    assert not ENTRY.matches("test_hostile[tiny]", "suites/x.py::test_hostile[tiny]")
+
+
+def test_a_bad_entry_is_one_line_naming_the_field(tmp_path: Path) -> None:
+    bad = tmp_path / "r.toml"
+    bad.write_text('[[deviation]]\nid="a"\nchecks=["t"]\nversions="0.26+"\nseen=[]\nreason="r"\nlink="l"\n')
+    with pytest.raises(SpecError, match=r"deviation\[0\]\.versions.*not a version range"):
+        upstream.load(bad)
+
+
+def _report(outcome: str) -> pytest.TestReport:
+    return pytest.TestReport("suites/s.py::test_models_retrieve_by_id", ("s.py", 1, "t"), {}, outcome,
+                             "AssertionError: 404" if outcome == "failed" else None, "call")
+
+
+ITEM = SimpleNamespace(name="test_models_retrieve_by_id", nodeid="suites/s.py::test_models_retrieve_by_id",
+                       user_properties=[])
+
+
+def _marks(version: str | None, *, strict: bool = False) -> UpstreamMarks:
+    marks = UpstreamMarks((ENTRY,), strict=strict)
+    marks.learn(version)
+    return marks
+
+
+def test_a_failure_in_range_becomes_an_expected_failure_naming_the_link() -> None:
+    report = _report("failed")
+    _marks("0.32.0").judge(ITEM, report)  # type: ignore[arg-type]
+    assert report.skipped and "https://example.org/1" in report.wasxfail  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("version,strict", [("0.20.0", False), (None, False), ("0.32.0", True)])
+def test_a_failure_stays_a_failure_outside_the_range_for_non_vllm_and_when_strict(version: str | None,
+                                                                                   strict: bool) -> None:
+    report = _report("failed")
+    _marks(version, strict=strict).judge(ITEM, report)  # type: ignore[arg-type]
+    assert report.failed and not hasattr(report, "wasxfail")
+
+
+def test_a_pass_in_range_stays_a_pass_and_is_reported() -> None:
+    report, marks = _report("passed"), _marks("0.32.0")
+    marks.judge(ITEM, report)  # type: ignore[arg-type]
+    assert report.passed and not hasattr(report, "wasxfail")
+    assert dict(report.user_properties)[NOT_SEEN].startswith("no-retrieve")
+    assert [nodeid for nodeid, _ in marks.not_seen] == [ITEM.nodeid]
+
+
+def _variant(tmp_path: Path, patched: str) -> object:
+    from harness.variant import parse_spec
+
+    spec = tmp_path / "v" / "variant.toml"
+    spec.parent.mkdir(parents=True)
+    spec.write_text(f'upstream_patched = [{patched}]\n[serve]\nmodel = "m"\nserved_model_name = "m"\n')
+    return parse_spec(spec)
+
+
+def test_a_variant_opts_out_by_id_and_a_wrong_id_is_one_line(tmp_path: Path) -> None:
+    marks = UpstreamMarks.for_run(_variant(tmp_path, '"file-url-500"'), strict=False)  # type: ignore[arg-type]
+    marks.learn("0.32.0")
+    assert "file-url-500" not in {d.id for d in marks.applied} and marks.applied
+    with pytest.raises(SpecError, match=r"upstream_patched.*unknown deviation id\(s\) \['file-url'\]"):
+        UpstreamMarks.for_run(_variant(tmp_path / "x", '"file-url"'), strict=False)  # type: ignore[arg-type]
