@@ -22,7 +22,7 @@ from harness.errors import BuildError, SpecError
 from harness.labels import HARNESS_VERSION, PREFIX, VARIANT
 from harness.progress import Progress
 from harness.variant import SPEC_FILE, BuildSpec, Variant, load_variant
-from harness.wheelhouse import COMPLETE, ensure_wheelhouse
+from harness.wheelhouse import COMPLETE, ensure_wheelhouse, requirements_pattern
 
 CONTENT = f"{PREFIX}.content"
 # files that describe the variant but never enter the image: editing them must not force a rebuild
@@ -70,7 +70,11 @@ class Recipe:
         return self.spec.repository or f"vllm-harness/{self.name}"
 
     def content(self, build_args: dict[str, str], wheels: str | None) -> str:
-        return digest(tree_digest(self.context, NOT_BUILD_INPUTS), self.spec.dockerfile, build_args, wheels)
+        # requirements files reach the image only through the wheelhouse, whose name is hashed: editing
+        # one release's pins must not rebuild the variant at every other release
+        requirements = ([requirements_pattern(self.spec.wheelhouse)] if self.spec.wheelhouse else [])
+        return digest(tree_digest(self.context, NOT_BUILD_INPUTS, requirements), self.spec.dockerfile, build_args,
+                      wheels)
 
 
 def build_labels(recipe: Recipe, content: str) -> dict[str, str]:
@@ -116,8 +120,8 @@ def build_recipe(client: docker.DockerClient, recipe: Recipe, progress: Progress
                         "variant with --runtime process")
     started = time.monotonic()
     base = ensure_base_image(client, spec.base, progress) if spec.base else None
-    wheels = ensure_wheelhouse(spec.wheelhouse, recipe.context, progress) if spec.wheelhouse else None
     build_args = dict(spec.args)
+    wheels = ensure_wheelhouse(spec.wheelhouse, recipe.context, progress, build_args) if spec.wheelhouse else None
     if spec.base and base:
         build_args[spec.base.build_arg] = client.images.get(base).id  # by id: a re-made base changes the hash
     content = recipe.content(build_args, wheels.name if wheels else None)

@@ -9,6 +9,7 @@ import json
 import os
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from fnmatch import fnmatch
 from pathlib import Path
 
 
@@ -26,13 +27,14 @@ def digest(*parts: object) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def tree_digest(folder: Path, skip: Iterable[str] = ()) -> str:
-    """Hash of every file's relative path and bytes under `folder`, except the names in `skip`."""
-    skipped = set(skip)
+def tree_digest(folder: Path, skip: Iterable[str] = (), skip_paths: Iterable[str] = ()) -> str:
+    """Hash of every file's relative path and bytes under `folder`, except the names in `skip` and the
+    relative paths matching a pattern of `skip_paths` (fnmatch)."""
+    skipped, patterns = set(skip), tuple(skip_paths)
     h = hashlib.sha256()
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):
         rel = path.relative_to(folder).as_posix()
-        if path.name in skipped or "__pycache__" in path.parts:
+        if path.name in skipped or "__pycache__" in path.parts or any(fnmatch(rel, pat) for pat in patterns):
             continue
         h.update(rel.encode() + b"\0")
         h.update(hashlib.sha256(path.read_bytes()).digest())

@@ -6,7 +6,9 @@ runs rounds interleaved on the same host — A B A B ... — each one pytest ses
 (built once per version, then cached), a fresh boot, the suites and the load suite (the variant's [load]
 table); the multimodal process-boundary differential boots its second server as usual. A is compared with B;
 A's first round against its others gives the noise floor, and a change no larger than it is not called a
-regression. Output: gate.md (for a PR comment) and gate.html in reports/gate/<time>-NAME/.
+regression. Output: gate.md (for a PR comment) and gate.html in reports/gate/<time>-NAME/; what the
+gate cost (its wall time, each round's, each build's) is in gate.json and at the end of gate.md.
+`--report-only DIR` renders the report again from a finished gate's runs (other thresholds, a newer harness).
 
 With `--runtime process` nothing is built: the arg fills `{VLLM_VERSION}` in the variant's [process] command
 or env, so each side runs from its own environment (e.g. PYTHONPATH = "$VLLM_ENVS/{VLLM_VERSION}").
@@ -15,26 +17,30 @@ or env, so each side runs from its own environment (e.g. PYTHONPATH = "$VLLM_ENV
         A/runs/<run>/   one pytest run per round of the current version (load-chat/ etc. inside)
         B/runs/<run>/   the same for the candidate
         A/pytest-N.log, A/junit-N.xml, ...
-        gate.md, gate.html, noise/
+        gate.json, gate.md, gate.html, noise/
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import math
 import os
 import re
-import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 
 from harness import history
+from harness.commands import run_session
 from harness.compare.cli import thresholds_from, write
 from harness.compare.decide import Comparison, compare
 from harness.compare.render import page
 from harness.compare.runs import discover, load_side
+from harness.compare.thresholds import Thresholds
 from harness.errors import HarnessError, UsageError
 from harness.variant import Variant, load_variant
 
@@ -42,10 +48,10 @@ SIDES = ("A", "B")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("name", help="the variant to gate")
+    p.add_argument("name", nargs="?", default=None, help="the variant to gate")
     p.add_argument("--from", dest="ref_from", default=None, metavar="REF",
                    help="the current vLLM version (default: the variant's build.args value)")
-    p.add_argument("--to", dest="ref_to", required=True, metavar="REF", help="the candidate vLLM version")
+    p.add_argument("--to", dest="ref_to", default=None, metavar="REF", help="the candidate vLLM version (required)")
     p.add_argument("--rounds", type=int, default=3, help="boots per side, interleaved A B A B (>= 2; default 3)")
     p.add_argument("--suites", action="append", default=None, metavar="PATH",
                    help="suite files or folders for pytest (repeatable; default: suites/)")
@@ -56,6 +62,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--runtime", choices=("docker", "process"), default="docker",
                    help="docker: the version is a build arg; process: it picks the environment the variant's "
                         "[process] command names with {ARG} (default docker)")
+    p.add_argument("--report-only", type=Path, default=None, metavar="DIR",
+                   help="render gate.md/gate.html again from a finished gate folder; runs nothing")
 
 
 def version_arg(variant: Variant, runtime: str = "docker") -> str:
@@ -80,6 +88,11 @@ def version_arg(variant: Variant, runtime: str = "docker") -> str:
 
 
 def run(args: argparse.Namespace, images_dir: Path, reports_dir: Path, console: Console) -> int:
+    thresholds = thresholds_from(args.thresholds)
+    if args.report_only:
+        return _report(args.report_only, _read_record(args.report_only), thresholds, console)
+    if not args.name or not args.ref_to:
+        raise UsageError("gate needs a variant and --to: vllm-harness gate NAME --from REF --to REF")
     variant = load_variant(images_dir, args.name)
     arg = version_arg(variant, args.runtime)
     refs = {"A": args.ref_from or variant.build.vllm_version or "", "B": args.ref_to}
@@ -89,23 +102,51 @@ def run(args: argparse.Namespace, images_dir: Path, reports_dir: Path, console: 
     for path in suites:
         if not Path(path).exists():
             raise UsageError(f"--suites {path} does not exist")
-    thresholds = thresholds_from(args.thresholds)
     gate_dir = reports_dir / "gate" / f"{time.strftime('%Y%m%d-%H%M%S')}-{variant.name}"
     console.print(f"gate {variant.name}: {arg} {refs['A']} (A) → {refs['B']} (B), {args.rounds} rounds → {gate_dir}")
+    started = time.monotonic()
+    record: dict[str, Any] = {"variant": variant.name, "arg": arg, "refs": refs, "rounds": [],
+                             "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
     for round_no in range(1, args.rounds + 1):
         for side in SIDES:
+            begun = time.monotonic()
             run_dir = _one_round(args, images_dir, gate_dir, variant, side, round_no, (arg, refs[side]), suites,
                                  console)
             history.append(reports_dir, {**history.run_record(run_dir), "tag": f"gate:{side}"})
+            image = json.loads((run_dir / "run.json").read_text()).get("image") or {}
+            record["rounds"].append({"side": side, "round": round_no, "run": run_dir.name,
+                                     "seconds": round(time.monotonic() - begun, 1),
+                                     "build_seconds": round(float(image.get("build_seconds") or 0.0), 1)})
+            record["wall_seconds"] = round(time.monotonic() - started, 1)
+            (gate_dir / RECORD).write_text(json.dumps(record, indent=1), encoding="utf-8")
+    return _report(gate_dir, record, thresholds, console)
+
+
+RECORD = "gate.json"
+
+
+def _read_record(gate_dir: Path) -> dict[str, Any]:
+    try:
+        return dict(json.loads((gate_dir / RECORD).read_text()))
+    except FileNotFoundError:
+        raise UsageError(f"{gate_dir} holds no {RECORD}: pass a folder a gate wrote "
+                         "(reports/gate/<time>-NAME)") from None
+
+
+def _report(gate_dir: Path, record: dict[str, Any], thresholds: Thresholds, console: Console) -> int:
+    """gate.md and gate.html from the gate folder's runs: A vs B, within A's own noise floor."""
+    refs: dict[str, str] = record["refs"]
+    name = record["variant"]
     a_runs = discover([str(gate_dir / "A")])
-    noise = compare(load_side("A1", [str(a_runs[0])]), load_side("A2+", [str(p) for p in a_runs[1:]]), thresholds)
+    noise = compare(load_side("A1", [str(a_runs[0])], invalid_fallback=False),
+                    load_side("A2+", [str(p) for p in a_runs[1:]], invalid_fallback=False), thresholds)
     result = compare(load_side(f"A {refs['A']}", [str(gate_dir / "A")]),
                      load_side(f"B {refs['B']}", [str(gate_dir / "B")]), thresholds).within_noise(noise)
-    write(noise, gate_dir / "noise", f"noise floor: {variant.name} {refs['A']} vs itself")
-    markdown = write(result, gate_dir, f"vllm-harness gate {variant.name}: {refs['A']} → {refs['B']}")
-    markdown += _noise_lines(noise)
-    for name in ("compare.md", "compare.html"):
-        os.replace(gate_dir / name, gate_dir / name.replace("compare", "gate"))
+    write(noise, gate_dir / "noise", f"noise floor: {name} {refs['A']} vs itself")
+    markdown = write(result, gate_dir, f"vllm-harness gate {name}: {refs['A']} → {refs['B']}")
+    markdown += _noise_lines(noise) + _cost_lines(record)
+    for file in ("compare.md", "compare.html"):
+        os.replace(gate_dir / file, gate_dir / file.replace("compare", "gate"))
     (gate_dir / "gate.md").write_text(markdown, encoding="utf-8")
     (gate_dir / "gate.html").write_text(page(result, markdown), encoding="utf-8")
     print(markdown, end="")
@@ -113,8 +154,18 @@ def run(args: argparse.Namespace, images_dir: Path, reports_dir: Path, console: 
     return 1 if result.regressed else 0
 
 
+def _cost_lines(record: dict[str, Any]) -> str:
+    rounds: list[dict[str, Any]] = record.get("rounds") or []
+    if not rounds:
+        return ""
+    builds = [f"{r['side']} {float(r['build_seconds']):.0f}s" for r in rounds if float(r["build_seconds"]) > 0]
+    each = ", ".join(f"{r['side']}{r['round']} {float(r['seconds']):.0f}s" for r in rounds)
+    return (f"\nCost: {float(record.get('wall_seconds') or 0) / 60:.1f} min wall; builds: "
+            f"{', '.join(builds) or 'none (both images cached)'}; rounds (build, boot, suites, load): {each}.\n")
+
+
 def _noise_lines(noise: Comparison) -> str:
-    changes = [m for m in noise.metrics if m.level != "run"]
+    changes = [m for m in noise.metrics if m.level != "run" and not math.isinf(m.ratio)]
     if not changes:
         return ""
     worst = max(changes, key=lambda m: abs(m.ratio - 1))
@@ -141,11 +192,11 @@ def _one_round(args: argparse.Namespace, images_dir: Path, gate_dir: Path, varia
                   f"'{markexpr}' (log: {side_dir / f'pytest-{round_no}.log'})", markup=False)
     side_dir.mkdir(parents=True, exist_ok=True)
     with (side_dir / f"pytest-{round_no}.log").open("w") as log:
-        done = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, timeout=6 * 3600)
+        code = run_session(command, stdout=log, timeout=6 * 3600)
     new = set((side_dir / "runs").glob("*")) - before if (side_dir / "runs").exists() else set()
-    if done.returncode not in (0, 1) or len(new) != 1:  # 2+: pytest itself could not run the suites
+    if code not in (0, 1) or len(new) != 1:  # 2+: pytest itself could not run the suites
         tail = (side_dir / f"pytest-{round_no}.log").read_text(errors="replace").strip()[-400:]
-        raise HarnessError(f"pytest could not run the suites on {side} (exit {done.returncode}); see "
+        raise HarnessError(f"pytest could not run the suites on {side} (exit {code}); see "
                            f"{side_dir / f'pytest-{round_no}.log'}: {tail}")
     (run_dir,) = new
     return run_dir

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -19,6 +18,7 @@ from pathlib import Path
 from rich.console import Console
 
 from harness import history, trend
+from harness.commands import run_session
 from harness.compare.cli import thresholds_from
 from harness.errors import UsageError
 from harness.variant import Variant, load_all, load_variant
@@ -69,9 +69,9 @@ def run(args: argparse.Namespace, images_dir: Path, reports_dir: Path, console: 
             command = [sys.executable, "-m", "pytest", *(args.suites or ["suites"]), "--image", variant.name,
                        "--images-dir", str(images_dir), "--reports-dir", str(reports_dir), "-m", args.markexpr,
                        "-q", "-p", "no:cacheprovider", f"--junitxml={out / f'junit-{variant.name}.xml'}"]
-            done = subprocess.run(command, env={**os.environ, history.TAG_ENV: TAG}, timeout=6 * 3600)
-            if done.returncode != 0:
-                failed_suites.append(f"{variant.name}: pytest exit {done.returncode}")
+            code = run_session(command, env={**os.environ, history.TAG_ENV: TAG}, timeout=6 * 3600)
+            if code != 0:
+                failed_suites.append(f"{variant.name}: pytest exit {code}")
     records = [r for r in history.read(reports_dir) if r.get("tag") == TAG]
     if not records:
         raise UsageError(f"no nightly runs in {reports_dir / history.FILE} yet; run `vllm-harness nightly` first")

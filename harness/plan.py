@@ -17,7 +17,7 @@ from harness.docker_run import AMD_GROUPS, host_group_ids, run_kwargs
 from harness.redact import ALWAYS_SECRET, MASK
 from harness.stack import ContainerPlan, stack_layout
 from harness.variant import Variant
-from harness.wheelhouse import wheelhouse_key
+from harness.wheelhouse import requirements_file, wheelhouse_key
 
 CONTENT_LATER = "<content hash: computed at build time>"
 
@@ -56,9 +56,10 @@ def build_commands(recipe: Recipe, client: docker.DockerClient | None) -> tuple[
             args[spec.base.build_arg], exact = f"<id of {tag}>", False
     wheels = None
     if spec.wheelhouse:
-        wheels = wheelhouse_key(spec.wheelhouse, recipe.context)
+        wheels = wheelhouse_key(spec.wheelhouse, recipe.context, args)
+        requirements = requirements_file(spec.wheelhouse, recipe.context, args).relative_to(recipe.context)
         excluded = f", without {', '.join(spec.wheelhouse.exclude)}" if spec.wheelhouse.exclude else ""
-        lines.append(f"# wheelhouse {wheels}: pip download -r {spec.wheelhouse.requirements} for python "
+        lines.append(f"# wheelhouse {wheels}: pip download -r {requirements} for python "
                      f"{spec.wheelhouse.python_version}, glibc <= {spec.wheelhouse.glibc}{excluded}; copied into "
                      f"the context as {spec.wheelhouse.directory}/")
     content = recipe.content(args, wheels) if exact else CONTENT_LATER

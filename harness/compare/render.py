@@ -47,6 +47,11 @@ def markdown(c: Comparison, title: str = "vllm-harness compare") -> str:
     if fixed:
         lines += ["**Known issues fixed** (their strict xfail now passes: remove the `[[known_issues]]` entry)", "",
                   *[f"- `{v.test}`: {v.baseline} → {v.candidate}" for v in fixed], ""]
+    appeared = [v for v in c.verdicts if v.kind == "known issue appeared"]
+    if appeared:
+        lines += ["**Known issues that appeared** (the candidate fails them as its `[[known_issues]]` declare; the "
+                  "baseline did not: this release brings them)", "",
+                  *[f"- ⚠️ `{v.test}`: {v.baseline} → {v.candidate}" for v in appeared], ""]
     if c.metrics:
         lines += ["| level | metric | baseline | candidate | ratio | p | threshold | n | verdict |",
                   "|---|---|---:|---:|---:|---:|---:|---:|---|"]
@@ -55,7 +60,7 @@ def markdown(c: Comparison, title: str = "vllm-harness compare") -> str:
                          f"{ratio_text(m)} | {_p(m)} | {_threshold(m)} | {m.n[0]}/{m.n[1]} | {_status(m)}"
                          f"{' — ' + m.note if m.note else ''} |")
         lines.append("")
-    others = [v for v in c.verdicts if v.kind != "known issue fixed"]
+    others = [v for v in c.verdicts if v.kind not in ("known issue fixed", "known issue appeared")]
     if others:
         lines += ["**Test verdict changes**", "", "| test | baseline | candidate | change |", "|---|---|---|---|"]
         lines += [f"| `{v.test}` | {v.baseline} | {v.candidate} | {'❌ ' if v.regression else ''}{v.kind} |"

