@@ -173,7 +173,8 @@ class HarnessSession:
             spec = endpoint.variant.serve.max_model_len if endpoint.variant else None
             with endpoint.client() as client:
                 self._facts = probe(client, endpoint.model, spec)
-            self.upstream.learn(self._facts.vllm_version)
+            self.upstream.learn(self._facts.vllm_version,
+                                endpoint.variant.build.vllm_version if endpoint.variant else None)
             if self.recorder is not None:
                 self.recorder.update(server_version=self._facts.vllm_version,
                                      upstream_applied=[d.id for d in self.upstream.applied])

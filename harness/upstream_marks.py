@@ -26,6 +26,7 @@ class UpstreamMarks:
     patched: tuple[str, ...] = ()  # the variant's `upstream_patched`
     strict: bool = False  # --strict-upstream: no entry applies
     version: str | None = None  # the server's vLLM version, once learnt; None: not vLLM
+    source: str = "/version"  # where the version came from: the server, or the variant's declared pin
     applied: tuple[upstream.Deviation, ...] = ()
     not_seen: list[tuple[str, upstream.Deviation]] = field(default_factory=list)  # (node id, entry)
     _learnt: bool = False
@@ -40,8 +41,11 @@ class UpstreamMarks:
                                                                    f"{[d.id for d in registry]}")
         return cls(registry, patched, strict)
 
-    def learn(self, version: str | None) -> None:
-        """The server's version (vLLM's /version); None for a server that is not vLLM."""
+    def learn(self, version: str | None, declared: str | None = None) -> None:
+        """The server's version (vLLM's /version); without one, the version the variant declares (a vLLM
+        behind a frontend that hides /version, e.g. Dynamo's); None for both: not vLLM."""
+        if version is None and declared is not None:
+            version, self.source = declared, "the variant's declared version (the server reports no /version)"
         self.version, self._learnt = version, True
         if not self.strict:
             self.applied = upstream.applicable(self.registry, upstream.parse_version(version), self.patched)
@@ -73,7 +77,8 @@ class UpstreamMarks:
             reporter.write_line("vllm-harness: the server reports no vLLM /version: no upstream deviation applied")
         else:
             ids = ", ".join(d.id for d in self.applied) or "none"
-            reporter.write_line(f"vllm-harness: upstream vLLM deviations for {self.version}: {ids}")
+            via = "" if self.source == "/version" else f", from {self.source}"
+            reporter.write_line(f"vllm-harness: upstream vLLM deviations for {self.version}{via}: {ids}")
         if self.not_seen:
             reporter.write_sep("=", "upstream deviations not seen (update harness/upstream_issues.toml)", yellow=True)
             for nodeid, entry in self.not_seen:

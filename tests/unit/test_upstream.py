@@ -104,3 +104,16 @@ def test_a_variant_opts_out_by_id_and_a_wrong_id_is_one_line(tmp_path: Path) -> 
     assert "file-url-500" not in {d.id for d in marks.applied} and marks.applied
     with pytest.raises(SpecError, match=r"upstream_patched.*unknown deviation id\(s\) \['file-url'\]"):
         UpstreamMarks.for_run(_variant(tmp_path / "x", '"file-url"'), strict=False)  # type: ignore[arg-type]
+
+
+def test_without_a_version_endpoint_the_variants_declared_version_applies() -> None:
+    # a vLLM behind a frontend that hides /version (Dynamo-like), tested as a declared variant
+    behind = UpstreamMarks((ENTRY,))
+    behind.learn(None, declared="0.32.0")
+    assert behind.applied == (ENTRY,) and behind.version == "0.32.0" and "declared" in behind.source
+    served = UpstreamMarks((ENTRY,))
+    served.learn("0.20.0", declared="0.32.0")  # the server's own answer wins
+    assert served.applied == () and served.source == "/version"
+    unknown = UpstreamMarks((ENTRY,))
+    unknown.learn(None)  # neither: not vLLM, nothing applies
+    assert unknown.applied == () and unknown.version is None
