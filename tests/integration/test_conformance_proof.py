@@ -128,6 +128,17 @@ class Buffered(Counting):
         yield whole
 
 
+class ReplayedAtTheEnd(Counting):
+    """Holds the whole stream back, then replays it event by event: many network reads, microseconds apart,
+    all after the answer was complete (a check that counts reads takes it for streaming)."""
+
+    def response_chunks(self, exchange: Exchange, chunks: Iterator[bytes]) -> Iterator[bytes]:
+        held = list(events(chunks))
+        if len(held) > 2:
+            self.hits += 1
+        yield from held
+
+
 class NoRoleInFirstDelta(Counting):
     def response_chunks(self, exchange: Exchange, chunks: Iterator[bytes]) -> Iterator[bytes]:
         for event in events(chunks):
@@ -238,6 +249,7 @@ CASES = [
     (NoDone, "streaming.py", "test_stream_is_strict_sse_ending_in_done[chat]"),
     (MidStreamError, "streaming.py", "test_stream_is_strict_sse_ending_in_done[completions]"),
     (Buffered, "streaming.py", "test_stream_arrives_incrementally[chat]"),
+    (ReplayedAtTheEnd, "streaming.py", "test_stream_arrives_incrementally[completions]"),
     (NoRoleInFirstDelta, "streaming.py", "test_chat_stream_first_delta_carries_role"),
     (NoUsageChunk, "streaming.py", "test_stream_include_usage_ends_with_a_usage_chunk[chat]"),
     (WrongUsage, "chat.py", "test_chat_shape_role_and_usage"),
