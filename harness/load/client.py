@@ -24,6 +24,7 @@ import time
 from urllib.parse import urlsplit
 
 import httptools
+import orjson
 
 from harness.load.records import Record
 from harness.sse import DONE, Decoder
@@ -214,7 +215,7 @@ class StreamClient:
                     done = True
                     continue
                 try:
-                    payload = json.loads(sse.data)
+                    payload = orjson.loads(sse.data)  # ~4x the standard library's speed, per chunk
                 except ValueError:
                     record.error_type, record.error = "bad_event", sse.data[:200]
                     continue

@@ -21,6 +21,8 @@ import asyncio
 import contextlib
 import hashlib
 import json
+import os
+import signal
 import socket
 import time
 from collections.abc import Iterator
@@ -84,6 +86,9 @@ async def _stream(writer: asyncio.StreamWriter, request: dict[str, object], path
     prompt = json.dumps(request.get("messages") if chat else request.get("prompt"))
     word = hashlib.sha256(prompt.encode()).hexdigest()[:6] + " " if how.echo else "tok "
     writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n")
+    choice = {"index": 0, "delta": {"content": word}} if chat else {"index": 0, "text": word}
+    # every chunk is this JSON object and its send stamp: formatted once, so a chunk costs little to write
+    head = json.dumps({"id": "x", "choices": [choice], "x_recv": received}, separators=(",", ":"))[:-1] + ',"x_sent":'
     loop = asyncio.get_running_loop()
     offset = loop.time() - time.perf_counter()  # asyncio's clock is monotonic too: convert targets once
     for k in range(tokens):
@@ -91,8 +96,7 @@ async def _stream(writer: asyncio.StreamWriter, request: dict[str, object], path
         delay = target + offset - loop.time()
         if delay > 0:
             await asyncio.sleep(delay)
-        choice = {"index": 0, "delta": {"content": word}} if chat else {"index": 0, "text": word}
-        writer.write(_chunk({"id": "x", "choices": [choice], "x_recv": received, "x_sent": time.perf_counter()}))
+        writer.write(_chunk(head + repr(time.perf_counter()) + "}"))
         await writer.drain()
     usage = {"prompt_tokens": len(prompt.split()), "completion_tokens": tokens,
              "total_tokens": len(prompt.split()) + tokens}
@@ -103,14 +107,67 @@ async def _stream(writer: asyncio.StreamWriter, request: dict[str, object], path
 
 async def serve(port: int, ttft_ms: float, itl_ms: float, ready: asyncio.Event | None = None, *,
                 host: str = "127.0.0.1", model: str = MODEL, version: str = "timed", echo: bool = False,
-                max_model_len: int | None = None) -> None:
+                max_model_len: int | None = None, reuse_port: bool = False, quiet: bool = False) -> None:
     how = Behaviour(ttft_ms / 1e3, itl_ms / 1e3, model, version, echo, max_model_len)
-    server = await asyncio.start_server(lambda r, w: _handle(r, w, how), host, port, backlog=1024)
+    server = await asyncio.start_server(lambda r, w: _handle(r, w, how), host, port, backlog=4096,
+                                        reuse_port=reuse_port)
     if ready is not None:
         ready.set()
-    print(f"timed server on http://127.0.0.1:{server.sockets[0].getsockname()[1]}", flush=True)
+    if not quiet:
+        print(f"timed server on http://127.0.0.1:{server.sockets[0].getsockname()[1]}", flush=True)
     async with server:
         await server.serve_forever()
+
+
+def _interrupt(*_: object) -> None:
+    raise KeyboardInterrupt
+
+
+def serve_processes(processes: int, port: int, host: str, **kw: object) -> None:
+    """The same server in `processes` forked processes sharing one port (SO_REUSEPORT: the kernel spreads the
+    connections), so a benchmark can offer more chunks a second than one Python process writes."""
+    claim = socket.socket()
+    claim.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    claim.bind((host, port))  # takes the port (a free one for 0) without listening: it gets no connections
+    port = claim.getsockname()[1]
+    children: list[int] = []
+    ready_r, ready_w = os.pipe()
+    for _ in range(processes):
+        pid = os.fork()
+        if pid == 0:
+            os.close(ready_r)
+            event = asyncio.Event()
+
+            async def child() -> None:
+                task = asyncio.create_task(serve(port, reuse_port=True, quiet=True, ready=event, host=host, **kw))  # type: ignore[arg-type]
+                await event.wait()
+                os.write(ready_w, b".")
+                await task
+
+            with contextlib.suppress(KeyboardInterrupt):
+                asyncio.run(child())
+            os._exit(0)
+        children.append(pid)
+    os.close(ready_w)
+    try:
+        signal.signal(signal.SIGTERM, _interrupt)
+        got = b""
+        while len(got) < processes:
+            more = os.read(ready_r, processes)
+            if not more:
+                raise SystemExit("timed server: a server process exited before listening")
+            got += more
+        print(f"timed server ({processes} processes) on http://127.0.0.1:{port}", flush=True)
+        os.waitpid(children[0], 0)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for pid in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+        for pid in children:
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, 0)
 
 
 def main() -> None:
@@ -124,7 +181,13 @@ def main() -> None:
     p.add_argument("--version-name", default="timed", help="what GET /version reports")
     p.add_argument("--echo", action="store_true", help="answers depend on the request")
     p.add_argument("--max-model-len", type=int, default=None, help="what /v1/models reports, as vLLM does")
+    p.add_argument("--processes", type=int, default=1, help="serve from this many processes on one port")
     args, _ = p.parse_known_args()  # vllm serve's other options mean nothing here
+    if args.processes > 1:
+        serve_processes(args.processes, args.port, args.host, ttft_ms=args.ttft_ms, itl_ms=args.itl_ms,
+                        model=args.served_model_name or MODEL, version=args.version_name, echo=args.echo,
+                        max_model_len=args.max_model_len)
+        return
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(serve(args.port, args.ttft_ms, args.itl_ms, host=args.host,
                           model=args.served_model_name or MODEL, version=args.version_name, echo=args.echo,
