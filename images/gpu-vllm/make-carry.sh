@@ -3,13 +3,13 @@
 # machine lacks, in pieces small enough to travel with the device tool (64 MiB a call).
 #
 #   make-carry.sh VLLM_VERSION OUT_DIR [EXTRA_REQUIREMENT ...]
-#   e.g. make-carry.sh 0.26.0 .gpu/0.26.0 'transformers==5.16.1' 'docker>=7.1' 'locust>=2.30' 'httptools>=0.6'
+#   e.g. make-carry.sh 0.26.0 .gpu/0.26.0 'transformers==5.16.1' 'docker>=7.1' 'locust>=2.30' 'httptools>=0.6' 'orjson>=3.9'
 #
 # Run it where pip reaches PyPI; move OUT_DIR to the GPU host by any means (the device tool's 64 MiB
 # calls, a USB disk); there install-env.sh (beside this script) makes $VLLM_ENVS/VLLM_VERSION.
 # device-packages.txt lists what the GPU host already has: replace it with `python3 -m pip list
 # --format=freeze | cut -d= -f1` from your own host. The extras are the harness's own needs
-# (docker, locust, httptools) and any pin the host's packages force (transformers 5.17 breaks
+# (docker, locust, httptools, orjson) and any pin the host's packages force (transformers 5.17 breaks
 # vLLM 0.26's LLaVA import, so 5.16.1 is carried).
 #
 # OUT_DIR/vllm.partNN  the vLLM package, slimmed (see below), as tar | xz, split in 54 MiB pieces
