@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import re
 import sys
 import time
@@ -34,14 +33,14 @@ from typing import Any
 
 from rich.console import Console
 
-from harness import history
 from harness.commands import run_session
 from harness.compare.cli import thresholds_from, write
 from harness.compare.decide import Comparison, compare
-from harness.compare.render import page
 from harness.compare.runs import discover, load_side
 from harness.compare.thresholds import Thresholds
 from harness.errors import HarnessError, UsageError
+from harness.results import append_history, read_run
+from harness.results.reader import RUN_FILE
 from harness.variant import Variant, load_variant
 
 SIDES = ("A", "B")
@@ -112,11 +111,12 @@ def run(args: argparse.Namespace, images_dir: Path, reports_dir: Path, console: 
             begun = time.monotonic()
             run_dir = _one_round(args, images_dir, gate_dir, variant, side, round_no, (arg, refs[side]), suites,
                                  console)
-            history.append(reports_dir, {**history.run_record(run_dir), "tag": f"gate:{side}"})
-            image = json.loads((run_dir / "run.json").read_text()).get("image") or {}
+            found = read_run(run_dir)
+            append_history(reports_dir, found.history_line(f"gate:{side}"))
+            image = found.run.image
             record["rounds"].append({"side": side, "round": round_no, "run": run_dir.name,
                                      "seconds": round(time.monotonic() - begun, 1),
-                                     "build_seconds": round(float(image.get("build_seconds") or 0.0), 1)})
+                                     "build_seconds": round(float(image.build_seconds or 0.0) if image else 0.0, 1)})
             record["wall_seconds"] = round(time.monotonic() - started, 1)
             (gate_dir / RECORD).write_text(json.dumps(record, indent=1), encoding="utf-8")
     return _report(gate_dir, record, thresholds, console)
@@ -143,12 +143,8 @@ def _report(gate_dir: Path, record: dict[str, Any], thresholds: Thresholds, cons
     result = compare(load_side(f"A {refs['A']}", [str(gate_dir / "A")]),
                      load_side(f"B {refs['B']}", [str(gate_dir / "B")]), thresholds).within_noise(noise)
     write(noise, gate_dir / "noise", f"noise floor: {name} {refs['A']} vs itself")
-    markdown = write(result, gate_dir, f"vllm-harness gate {name}: {refs['A']} → {refs['B']}")
-    markdown += _noise_lines(noise) + _cost_lines(record)
-    for file in ("compare.md", "compare.html"):
-        os.replace(gate_dir / file, gate_dir / file.replace("compare", "gate"))
-    (gate_dir / "gate.md").write_text(markdown, encoding="utf-8")
-    (gate_dir / "gate.html").write_text(page(result, markdown), encoding="utf-8")
+    markdown = write(result, gate_dir, f"vllm-harness gate {name}: {refs['A']} → {refs['B']}", name="gate",
+                     appendix=_noise_lines(noise) + _cost_lines(record))
     print(markdown, end="")
     console.print(f"gate report: {gate_dir / 'gate.html'}")
     return 1 if result.regressed else 0
@@ -182,21 +178,19 @@ def _one_round(args: argparse.Namespace, images_dir: Path, gate_dir: Path, varia
     """One pytest session that builds (cached after round 1), boots and tests one side, the load suite
     included; returns its run folder."""
     side_dir = gate_dir / side
-    before = set((side_dir / "runs").glob("*")) if (side_dir / "runs").exists() else set()
+    run_dir = side_dir / "runs" / f"{time.strftime('%Y%m%d-%H%M%S')}-{variant.name}-{side}{round_no}"
     markexpr = args.markexpr or ("not load" if args.no_load else "load or not load")
     command = [sys.executable, "-m", "pytest", *suites, "--image", variant.name, "--images-dir", str(images_dir),
                "--runtime", args.runtime, "--build-arg", f"{build_arg[0]}={build_arg[1]}",
-               "--reports-dir", str(side_dir), "-m", markexpr, "-q", "-p", "no:cacheprovider",
-               f"--junitxml={side_dir / f'junit-{round_no}.xml'}"]
+               "--reports-dir", str(side_dir), "--run-dir", str(run_dir), "-m", markexpr, "-q",
+               "-p", "no:cacheprovider",               f"--junitxml={side_dir / f'junit-{round_no}.xml'}"]
     console.print(f"round {round_no} {side} ({build_arg[0]}={build_arg[1]}): pytest {' '.join(suites)} -m "
                   f"'{markexpr}' (log: {side_dir / f'pytest-{round_no}.log'})", markup=False)
     side_dir.mkdir(parents=True, exist_ok=True)
     with (side_dir / f"pytest-{round_no}.log").open("w") as log:
         code = run_session(command, stdout=log, timeout=6 * 3600)
-    new = set((side_dir / "runs").glob("*")) - before if (side_dir / "runs").exists() else set()
-    if code not in (0, 1) or len(new) != 1:  # 2+: pytest itself could not run the suites
+    if code not in (0, 1) or not (run_dir / RUN_FILE).exists():  # 2+: pytest itself could not run the suites
         tail = (side_dir / f"pytest-{round_no}.log").read_text(errors="replace").strip()[-400:]
         raise HarnessError(f"pytest could not run the suites on {side} (exit {code}); see "
                            f"{side_dir / f'pytest-{round_no}.log'}: {tail}")
-    (run_dir,) = new
     return run_dir

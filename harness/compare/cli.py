@@ -36,12 +36,14 @@ def thresholds_from(path: Path | None) -> Thresholds:
     return Thresholds.read(path)
 
 
-def write(result: Comparison, out: Path, title: str = "vllm-harness compare") -> str:
-    """compare.md and compare.html in `out`; returns the markdown."""
+def write(result: Comparison, out: Path, title: str = "vllm-harness compare", *, name: str = "compare",
+          appendix: str = "") -> str:
+    """NAME.md and NAME.html in `out` (the markdown, then `appendix`, also heads the page); returns the
+    markdown."""
     out.mkdir(parents=True, exist_ok=True)
-    text = markdown(result, title)
-    (out / "compare.md").write_text(text, encoding="utf-8")
-    (out / "compare.html").write_text(page(result, text), encoding="utf-8")
+    text = markdown(result, title) + appendix
+    (out / f"{name}.md").write_text(text, encoding="utf-8")
+    (out / f"{name}.html").write_text(page(result, text), encoding="utf-8")
     return text
 
 

@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
-from typing import Any
 
 import numpy as np
 from scipy.stats import mannwhitneyu
 
 from harness.compare.runs import Side
 from harness.compare.thresholds import REQUEST_METRICS, MetricRule, Thresholds
+from harness.results import GreedyAnswer
 
 FAILING = {"failed", "error"}
 LEFT_OUT = "; left out of the comparison (valid runs of its levels exist)"
@@ -289,14 +289,14 @@ def verdict_changes(baseline: list[dict[str, str]], candidate: list[dict[str, st
     return changes
 
 
-def greedy_diffs(baseline: dict[str, dict[str, Any]], candidate: dict[str, dict[str, Any]]) -> list[GreedyDiff]:
+def greedy_diffs(baseline: dict[str, GreedyAnswer], candidate: dict[str, GreedyAnswer]) -> list[GreedyDiff]:
     diffs = []
     for label in sorted(set(baseline) & set(candidate)):
-        a, b = list(baseline[label].get("tokens") or []), list(candidate[label].get("tokens") or [])
+        a, b = baseline[label].tokens, candidate[label].tokens
         length = max(len(a), len(b), 1)
         same = sum(1 for x, y in zip(a, b, strict=False) if x == y)
         first = next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y),
                      None if len(a) == len(b) else min(len(a), len(b)))
         diffs.append(GreedyDiff(label, same / length, first,
-                                (baseline[label].get("prompt_tokens"), candidate[label].get("prompt_tokens"))))
+                                (baseline[label].prompt_tokens, candidate[label].prompt_tokens)))
     return diffs
