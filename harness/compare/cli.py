@@ -9,7 +9,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from harness.compare.decide import Comparison, compare
+from harness.compare.decide import CompareVerdict, Comparison, compare
 from harness.compare.render import markdown, page
 from harness.compare.runs import load_side
 from harness.compare.thresholds import Thresholds
@@ -55,4 +55,4 @@ def run(args: argparse.Namespace, reports_dir: Path) -> int:
     out = args.out or reports_dir / "compare" / time.strftime("%Y%m%d-%H%M%S")
     print(write(result, out), end="")
     Console(stderr=True).print(f"compare: {out / 'compare.html'}")
-    return 1 if result.regressed else 0
+    return 1 if result.verdict is CompareVerdict.REGRESSION else 0

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
+from enum import StrEnum
 
 import numpy as np
 from scipy.stats import mannwhitneyu
@@ -66,6 +67,13 @@ class GreedyDiff:
         return self.agreement < 1.0 or self.prompt_tokens[0] != self.prompt_tokens[1]
 
 
+class CompareVerdict(StrEnum):
+    """What a comparison (and the gate) decided: the exit code and gate.json say this, never the text."""
+
+    PASS = "pass"
+    REGRESSION = "regression"
+
+
 @dataclass
 class Comparison:
     baseline: Side
@@ -88,6 +96,10 @@ class Comparison:
     @property
     def regressed(self) -> bool:
         return bool(self.regressions)
+
+    @property
+    def verdict(self) -> CompareVerdict:
+        return CompareVerdict.REGRESSION if self.regressed else CompareVerdict.PASS
 
     def within_noise(self, noise: Comparison) -> Comparison:
         """Clear regressions no larger than the same metric's change between two sets of baseline runs."""

@@ -177,9 +177,9 @@ class LoadReport(_Record):
 class HistoryLine(_Record):
     """One line of reports/history.jsonl: what identifies a run and what it found."""
 
-    kind: str
+    kind: str | None = None  # "suite" or "load"
     run: str
-    path: str
+    path: str | None = None  # the run folder, where its raw samples stay
     tag: str = ""
     started: str | None = None
     recorded: str | None = None

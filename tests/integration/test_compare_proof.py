@@ -115,11 +115,11 @@ def test_thresholds_file_is_read_and_checked(runs: tuple[Path, list[Path], Path]
 def test_every_run_is_in_the_history(runs: tuple[Path, list[Path], Path]) -> None:
     reports, same, slow = runs
     lines = history.read(reports)
-    assert [line["run"] for line in lines] == [p.name for p in [*same, slow]]
+    assert [line.run for line in lines] == [p.name for p in [*same, slow]]
     for line in lines:
-        assert line["kind"] == "load" and line["vllm_version"] == "timed" and line["harness_version"]
-        assert line["metrics"]["c=4"]["completed"] == 120
-    assert lines[-1]["metrics"]["c=4"]["median_ttft_ms"] > lines[0]["metrics"]["c=4"]["median_ttft_ms"]
+        assert line.kind == "load" and line.vllm_version == "timed" and line.harness_version
+        assert line.metrics["c=4"].completed == 120
+    assert lines[-1].metrics["c=4"].median_ttft_ms > lines[0].metrics["c=4"].median_ttft_ms
     json.dumps(lines)  # plain JSON all the way down
 
 
