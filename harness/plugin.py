@@ -111,14 +111,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 @pytest.fixture(scope="session")
-def harness_session(pytestconfig: pytest.Config) -> HarnessSession:
+def _harness_session(pytestconfig: pytest.Config) -> HarnessSession:
     return pytestconfig.stash[SESSION]
 
 
 @pytest.fixture(scope="session")
-def endpoint(harness_session: HarnessSession) -> Endpoint:
+def endpoint(_harness_session: HarnessSession) -> Endpoint:
     """The running server under test (built and booted on first use, removed at the end)."""
-    return harness_session.endpoint()
+    return _harness_session.endpoint()
 
 
 @pytest.fixture(scope="session")
@@ -129,16 +129,16 @@ def api(endpoint: Endpoint) -> Iterator[httpx.Client]:
 
 
 @pytest.fixture(scope="session")
-def server(harness_session: HarnessSession) -> ServerFacts:
+def server(_harness_session: HarnessSession) -> ServerFacts:
     """What checks adapt to, decided once: vLLM or not (its extensions are sent only to vLLM), the
     context length. Every check asks this, never the server directly."""
-    return harness_session.facts()
+    return _harness_session.facts()
 
 
 @pytest.fixture(scope="session")
-def record(harness_session: HarnessSession) -> RunRecorder:
+def record(_harness_session: HarnessSession) -> RunRecorder:
     """The run folder's writer (e.g. `record.answer(GreedyAnswer(...))`)."""
-    return harness_session.record()
+    return _harness_session.record()
 
 
 @pytest.fixture(scope="session")
@@ -148,10 +148,10 @@ def run_dir(record: RunRecorder) -> Path:
 
 
 @pytest.fixture(scope="session")
-def boot_another(harness_session: HarnessSession, endpoint: Endpoint) -> BootAnother:
+def boot_another(_harness_session: HarnessSession, endpoint: Endpoint) -> BootAnother:
     """`with boot_another(extra_env, "suffix") as second:` the variant booted again beside the first, with
     extra server env (docker runtime only: skips otherwise); removed when the block ends."""
-    return harness_session.boot_another
+    return _harness_session.boot_another
 
 
 @pytest.fixture(scope="session")
