@@ -47,7 +47,9 @@ def gpu_facts(vendor: str | None) -> GpuFacts | None:
     finally:
         sampler.close()
     names = sorted({str(d.get("name")) for d in described.get("devices", [])})
-    return GpuFacts(model=", ".join(names), driver=described.get("driver"), count=len(described.get("devices", [])))
+    driver = described.get("driver")
+    return GpuFacts(model=", ".join(names), driver=None if driver is None else str(driver),
+                    count=len(described.get("devices", [])))
 
 
 def run_record(run_dir: Path, tag: str = "") -> HistoryLine:

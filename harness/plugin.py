@@ -90,7 +90,9 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     o = session.options
     target = (f"{o.base_url} (already running)" if o.base_url else
               f"{o.image} ({o.runtime})" if o.image else "none (only tests without a server can run)")
-    return [f"vllm-harness: target {target}; runs written under {o.reports_dir / 'runs'}"]
+    run_dir = config.getoption("run_dir")
+    where = f"run folder {run_dir}" if run_dir else f"runs written under {o.reports_dir / 'runs'}"
+    return [f"vllm-harness: target {target}; {where}"]
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -112,6 +114,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 @pytest.fixture(scope="session")
 def _harness_session(pytestconfig: pytest.Config) -> HarnessSession:
+    """Internal: tests reach the session through the fixtures below."""
     return pytestconfig.stash[SESSION]
 
 

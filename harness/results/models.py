@@ -156,7 +156,7 @@ class LoadLevel(LevelMetrics):
 
 
 class LoadTelemetry(_Record):
-    peak_gpu_memory_bytes: int | None = None
+    peak_gpu_memory_bytes: int | float | None = None  # as sampled: kept exactly, never coerced
 
 
 class LoadMetadata(_Record):
@@ -201,7 +201,7 @@ class HistoryLine(_Record):
     verdicts: dict[str, Verdict] = {}
     counts: dict[str, int] = {}
     metrics: dict[str, LevelMetrics] = {}
-    peak_gpu_memory_bytes: int | None = None
+    peak_gpu_memory_bytes: int | float | None = None
 
     @property
     def failing_tests(self) -> int:

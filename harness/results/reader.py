@@ -118,7 +118,7 @@ class RunFolder:
                                       None)
 
     @property
-    def peak_gpu_memory_bytes(self) -> int | None:
+    def peak_gpu_memory_bytes(self) -> int | float | None:
         peaks = [lr.report.metadata.telemetry.peak_gpu_memory_bytes for lr in self.loads
                  if lr.report.metadata.telemetry is not None]
         return max((p for p in peaks if p is not None), default=None)

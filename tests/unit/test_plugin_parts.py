@@ -95,5 +95,7 @@ def test_header_fixtures_summary_and_hooks(pytester: pytest.Pytester) -> None:
 
 def test_run_dir_option_names_the_folder(pytester: pytest.Pytester) -> None:
     pytester.makepyfile("def test_x(run_dir): assert run_dir.name == 'mine'")
-    pytester.runpytest("--reports-dir", "out", "--run-dir", "out/runs/mine").assert_outcomes(passed=1)
+    result = pytester.runpytest("--reports-dir", "out", "--run-dir", "out/runs/mine")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["vllm-harness: target none*; run folder out/runs/mine", "run folder: out/runs/mine"])
     assert (pytester.path / "out" / "runs" / "mine" / "run.json").exists()
