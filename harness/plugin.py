@@ -2,9 +2,8 @@
 
 Options live in one group (the target options are declared once in harness.target_options, shared with
 the CLI); they are validated in `pytest_configure`, so a bad option is one line before anything slow
-starts. The run's
-`HarnessSession` (harness.session) lives in `config.stash[SESSION]`; the fixtures below are how tests
-reach it. What a suite may import is listed in harness.suite_api.
+starts. The run's `HarnessSession` (harness.session) lives in `config.stash[SESSION]`; the fixtures below
+are how tests reach it. What a suite may import is listed in harness.suite_api.
 """
 
 from __future__ import annotations
