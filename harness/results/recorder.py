@@ -66,7 +66,7 @@ class RunRecorder:
 
     def answer(self, answer: GreedyAnswer) -> None:
         """Append one fixed-corpus answer to greedy.jsonl, as it arrives."""
-        self._append_line(GREEDY_FILE, answer.model_dump_json())
+        self._append_line(GREEDY_FILE, json.dumps(answer.model_dump()))  # as written before the models
 
     def _append_line(self, name: str, line: str) -> None:
         with (self.dir / name).open("a", encoding="utf-8") as out:
