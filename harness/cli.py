@@ -12,11 +12,11 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from harness import __version__
+from harness import __version__, target_options
 from harness.build import build_variant
 from harness.engine import connect
 from harness.errors import HarnessError
-from harness.launch import RUNTIMES, TargetOptions, launch, terminate_as_interrupt
+from harness.launch import TargetOptions, launch, terminate_as_interrupt
 from harness.progress import LogProgress
 from harness.reaper import reap
 from harness.results import RunRecorder
@@ -101,7 +101,7 @@ def _cmd_load(args: argparse.Namespace) -> int:
             close()
             config = load_cli.config_from(args, endpoint.base_url, endpoint.model, spec, options.label)
             report = run_load(endpoint, config, recorder.dir, slo=spec.slo, console=console,
-                              metadata={"image": recorder.run.get("image")})
+                              metadata={"image": recorder.run.image.model_dump() if recorder.run.image else None})
     finally:
         close()
         recorder.finish()
@@ -158,8 +158,7 @@ def _cmd_reap(args: argparse.Namespace) -> int:
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="vllm-harness", description="Build, boot and test vLLM Docker images.")
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    p.add_argument("--images-dir", type=Path, default=default_images_dir(), help="the variant folders (./images)")
-    p.add_argument("--reports-dir", type=Path, default=Path("reports"), help="where runs write (./reports)")
+    target_options.add(p.add_argument, "images-dir", "reports-dir")
     sub = p.add_subparsers(dest="command", required=True)
     sub.add_parser("list", help="list the variants and their capabilities").set_defaults(func=_cmd_list)
     build = sub.add_parser("build", help="build a variant's image (skipped when its content is unchanged)")
@@ -168,8 +167,7 @@ def parser() -> argparse.ArgumentParser:
     build.set_defaults(func=_cmd_build)
     up = sub.add_parser("up", help="build and boot a variant, print its URL, serve until Ctrl-C")
     up.add_argument("name")
-    up.add_argument("--runtime", choices=RUNTIMES, default="docker")
-    up.add_argument("--rebuild", action="store_true")
+    target_options.add(up.add_argument, "runtime", "rebuild")
     up.add_argument("--host-ip", default="127.0.0.1", help="address the port is published on (127.0.0.1)")
     up.add_argument("--port", type=int, default=None, help="host port to publish on (default: a free one)")
     up.set_defaults(func=_cmd_up)
@@ -212,6 +210,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    args.images_dir = args.images_dir or default_images_dir()
     try:
         with terminate_as_interrupt():
             return int(args.func(args))

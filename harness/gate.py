@@ -23,25 +23,23 @@ or env, so each side runs from its own environment (e.g. PYTHONPATH = "$VLLM_ENV
 from __future__ import annotations
 
 import argparse
-import json
 import math
-import os
 import re
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
+from pydantic import BaseModel, ConfigDict
 from rich.console import Console
 
-from harness import history
 from harness.commands import run_session
 from harness.compare.cli import thresholds_from, write
-from harness.compare.decide import Comparison, compare
-from harness.compare.render import page
+from harness.compare.decide import CompareVerdict, Comparison, compare
 from harness.compare.runs import discover, load_side
 from harness.compare.thresholds import Thresholds
 from harness.errors import HarnessError, UsageError
+from harness.results import append_history, read_run
+from harness.results.reader import RUN_FILE, read_model
 from harness.variant import Variant, load_variant
 
 SIDES = ("A", "B")
@@ -90,7 +88,8 @@ def version_arg(variant: Variant, runtime: str = "docker") -> str:
 def run(args: argparse.Namespace, images_dir: Path, reports_dir: Path, console: Console) -> int:
     thresholds = thresholds_from(args.thresholds)
     if args.report_only:
-        return _report(args.report_only, _read_record(args.report_only), thresholds, console)
+        verdict = _report(args.report_only, _read_record(args.report_only), thresholds, console)
+        return 1 if verdict is CompareVerdict.REGRESSION else 0
     if not args.name or not args.ref_to:
         raise UsageError("gate needs a variant and --to: vllm-harness gate NAME --from REF --to REF")
     variant = load_variant(images_dir, args.name)
@@ -105,62 +104,85 @@ def run(args: argparse.Namespace, images_dir: Path, reports_dir: Path, console: 
     gate_dir = reports_dir / "gate" / f"{time.strftime('%Y%m%d-%H%M%S')}-{variant.name}"
     console.print(f"gate {variant.name}: {arg} {refs['A']} (A) → {refs['B']} (B), {args.rounds} rounds → {gate_dir}")
     started = time.monotonic()
-    record: dict[str, Any] = {"variant": variant.name, "arg": arg, "refs": refs, "rounds": [],
-                             "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    record = GateRecord(variant=variant.name, arg=arg, refs=refs, started=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
     for round_no in range(1, args.rounds + 1):
         for side in SIDES:
             begun = time.monotonic()
             run_dir = _one_round(args, images_dir, gate_dir, variant, side, round_no, (arg, refs[side]), suites,
                                  console)
-            history.append(reports_dir, {**history.run_record(run_dir), "tag": f"gate:{side}"})
-            image = json.loads((run_dir / "run.json").read_text()).get("image") or {}
-            record["rounds"].append({"side": side, "round": round_no, "run": run_dir.name,
-                                     "seconds": round(time.monotonic() - begun, 1),
-                                     "build_seconds": round(float(image.get("build_seconds") or 0.0), 1)})
-            record["wall_seconds"] = round(time.monotonic() - started, 1)
-            (gate_dir / RECORD).write_text(json.dumps(record, indent=1), encoding="utf-8")
-    return _report(gate_dir, record, thresholds, console)
+            found = read_run(run_dir)
+            append_history(reports_dir, found.history_line(f"gate:{side}"))
+            image = found.run.image
+            record.rounds.append(GateRound(side=side, round=round_no, run=run_dir.name,
+                                           seconds=round(time.monotonic() - begun, 1),
+                                           build_seconds=round(image.build_seconds or 0.0, 1) if image else 0.0))
+            record.wall_seconds = round(time.monotonic() - started, 1)
+            _write_record(gate_dir, record)
+    record.verdict = _report(gate_dir, record, thresholds, console)
+    _write_record(gate_dir, record)
+    return 1 if record.verdict is CompareVerdict.REGRESSION else 0
 
 
 RECORD = "gate.json"
 
 
-def _read_record(gate_dir: Path) -> dict[str, Any]:
-    try:
-        return dict(json.loads((gate_dir / RECORD).read_text()))
-    except FileNotFoundError:
+class GateRound(BaseModel):
+    side: str
+    round: int
+    run: str  # the run folder under SIDE/runs/, named by the gate
+    seconds: float
+    build_seconds: float
+
+
+class GateRecord(BaseModel):
+    """gate.json: what the gate ran and what it cost; `verdict` once the report is written."""
+
+    model_config = ConfigDict(extra="ignore", validate_assignment=True)
+
+    variant: str
+    arg: str
+    refs: dict[str, str]
+    rounds: list[GateRound] = []
+    started: str
+    wall_seconds: float | None = None
+    verdict: CompareVerdict | None = None
+
+
+def _write_record(gate_dir: Path, record: GateRecord) -> None:
+    (gate_dir / RECORD).write_text(record.model_dump_json(indent=1, exclude_none=True), encoding="utf-8")
+
+
+def _read_record(gate_dir: Path) -> GateRecord:
+    if not (gate_dir / RECORD).exists():
         raise UsageError(f"{gate_dir} holds no {RECORD}: pass a folder a gate wrote "
-                         "(reports/gate/<time>-NAME)") from None
+                         "(reports/gate/<time>-NAME)")
+    return read_model(gate_dir / RECORD, GateRecord)
 
 
-def _report(gate_dir: Path, record: dict[str, Any], thresholds: Thresholds, console: Console) -> int:
+def _report(gate_dir: Path, record: GateRecord, thresholds: Thresholds, console: Console) -> CompareVerdict:
     """gate.md and gate.html from the gate folder's runs: A vs B, within A's own noise floor."""
-    refs: dict[str, str] = record["refs"]
-    name = record["variant"]
+    refs = record.refs
+    name = record.variant
     a_runs = discover([str(gate_dir / "A")])
     noise = compare(load_side("A1", [str(a_runs[0])], invalid_fallback=False),
                     load_side("A2+", [str(p) for p in a_runs[1:]], invalid_fallback=False), thresholds)
     result = compare(load_side(f"A {refs['A']}", [str(gate_dir / "A")]),
                      load_side(f"B {refs['B']}", [str(gate_dir / "B")]), thresholds).within_noise(noise)
     write(noise, gate_dir / "noise", f"noise floor: {name} {refs['A']} vs itself")
-    markdown = write(result, gate_dir, f"vllm-harness gate {name}: {refs['A']} → {refs['B']}")
-    markdown += _noise_lines(noise) + _cost_lines(record)
-    for file in ("compare.md", "compare.html"):
-        os.replace(gate_dir / file, gate_dir / file.replace("compare", "gate"))
-    (gate_dir / "gate.md").write_text(markdown, encoding="utf-8")
-    (gate_dir / "gate.html").write_text(page(result, markdown), encoding="utf-8")
+    markdown = write(result, gate_dir, f"vllm-harness gate {name}: {refs['A']} → {refs['B']}", name="gate",
+                     appendix=_noise_lines(noise) + _cost_lines(record))
     print(markdown, end="")
     console.print(f"gate report: {gate_dir / 'gate.html'}")
-    return 1 if result.regressed else 0
+    return result.verdict
 
 
-def _cost_lines(record: dict[str, Any]) -> str:
-    rounds: list[dict[str, Any]] = record.get("rounds") or []
+def _cost_lines(record: GateRecord) -> str:
+    rounds = record.rounds
     if not rounds:
         return ""
-    builds = [f"{r['side']} {float(r['build_seconds']):.0f}s" for r in rounds if float(r["build_seconds"]) > 0]
-    each = ", ".join(f"{r['side']}{r['round']} {float(r['seconds']):.0f}s" for r in rounds)
-    return (f"\nCost: {float(record.get('wall_seconds') or 0) / 60:.1f} min wall; builds: "
+    builds = [f"{r.side} {r.build_seconds:.0f}s" for r in rounds if r.build_seconds > 0]
+    each = ", ".join(f"{r.side}{r.round} {r.seconds:.0f}s" for r in rounds)
+    return (f"\nCost: {(record.wall_seconds or 0) / 60:.1f} min wall; builds: "
             f"{', '.join(builds) or 'none (both images cached)'}; rounds (build, boot, suites, load): {each}.\n")
 
 
@@ -182,21 +204,19 @@ def _one_round(args: argparse.Namespace, images_dir: Path, gate_dir: Path, varia
     """One pytest session that builds (cached after round 1), boots and tests one side, the load suite
     included; returns its run folder."""
     side_dir = gate_dir / side
-    before = set((side_dir / "runs").glob("*")) if (side_dir / "runs").exists() else set()
+    run_dir = side_dir / "runs" / f"{time.strftime('%Y%m%d-%H%M%S')}-{variant.name}-{side}{round_no}"
     markexpr = args.markexpr or ("not load" if args.no_load else "load or not load")
     command = [sys.executable, "-m", "pytest", *suites, "--image", variant.name, "--images-dir", str(images_dir),
                "--runtime", args.runtime, "--build-arg", f"{build_arg[0]}={build_arg[1]}",
-               "--reports-dir", str(side_dir), "-m", markexpr, "-q", "-p", "no:cacheprovider",
-               f"--junitxml={side_dir / f'junit-{round_no}.xml'}"]
+               "--reports-dir", str(side_dir), "--run-dir", str(run_dir), "-m", markexpr, "-q",
+               "-p", "no:cacheprovider",               f"--junitxml={side_dir / f'junit-{round_no}.xml'}"]
     console.print(f"round {round_no} {side} ({build_arg[0]}={build_arg[1]}): pytest {' '.join(suites)} -m "
                   f"'{markexpr}' (log: {side_dir / f'pytest-{round_no}.log'})", markup=False)
     side_dir.mkdir(parents=True, exist_ok=True)
     with (side_dir / f"pytest-{round_no}.log").open("w") as log:
         code = run_session(command, stdout=log, timeout=6 * 3600)
-    new = set((side_dir / "runs").glob("*")) - before if (side_dir / "runs").exists() else set()
-    if code not in (0, 1) or len(new) != 1:  # 2+: pytest itself could not run the suites
+    if code not in (0, 1) or not (run_dir / RUN_FILE).exists():  # 2+: pytest itself could not run the suites
         tail = (side_dir / f"pytest-{round_no}.log").read_text(errors="replace").strip()[-400:]
         raise HarnessError(f"pytest could not run the suites on {side} (exit {code}); see "
                            f"{side_dir / f'pytest-{round_no}.log'}: {tail}")
-    (run_dir,) = new
     return run_dir

@@ -72,7 +72,7 @@ def run(args: argparse.Namespace, images_dir: Path, reports_dir: Path, console: 
             code = run_session(command, env={**os.environ, history.TAG_ENV: TAG}, timeout=6 * 3600)
             if code != 0:
                 failed_suites.append(f"{variant.name}: pytest exit {code}")
-    records = [r for r in history.read(reports_dir) if r.get("tag") == TAG]
+    records = [line for line in history.read(reports_dir) if line.tag == TAG]
     if not records:
         raise UsageError(f"no nightly runs in {reports_dir / history.FILE} yet; run `vllm-harness nightly` first")
     target = reports_dir / "nightly" / "trend.html"
@@ -80,8 +80,8 @@ def run(args: argparse.Namespace, images_dir: Path, reports_dir: Path, console: 
     target.write_text(trend.page(records, thresholds, args.window), encoding="utf-8")
     judged = trend.judge(records, thresholds, args.window)
     flags = trend.latest_flags(judged)
-    for line in failed_suites + flags:
+    for line in [*failed_suites, *map(str, flags)]:
         console.print(f"nightly: {line}", markup=False)
     console.print(f"trend: {target}")
-    regressed = any(": regression" in line for line in flags)
+    regressed = any(f.point.status is trend.Status.REGRESSION for f in flags)
     return 1 if regressed or failed_suites else 0

@@ -13,7 +13,7 @@ import html
 import io
 import math
 from dataclasses import dataclass
-from typing import Any, Literal
+from enum import StrEnum
 
 import matplotlib
 
@@ -22,8 +22,16 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from harness.compare.thresholds import MetricRule, Thresholds
+from harness.results import HistoryLine
 
-Status = Literal["ok", "suspicious", "regression", "no baseline"]
+
+class Status(StrEnum):
+    OK = "ok"
+    SUSPICIOUS = "suspicious"
+    REGRESSION = "regression"
+    NO_BASELINE = "no baseline"
+
+
 # history metric key (per load level) -> the compare rule that judges it
 LEVEL_METRICS = {"median_ttft_ms": "ttft", "median_tpot_ms": "tpot", "median_itl_ms": "itl",
                  "median_e2el_ms": "e2el", "request_throughput": "request_throughput",
@@ -60,33 +68,40 @@ def flag(values: list[float], rule: MetricRule, window: int = 7) -> list[tuple[f
     for i, value in enumerate(values):
         before = [v for v in values[max(0, i - window):i] if not math.isnan(v)]
         if not before:
-            out.append((None, "no baseline"))
+            out.append((None, Status.NO_BASELINE))
             previous_violated = False
             continue
         baseline = float(np.median(before))
         bad = violates(value, baseline, rule)
-        out.append((baseline, "regression" if bad and previous_violated else "suspicious" if bad else "ok"))
+        out.append((baseline, Status.REGRESSION if bad and previous_violated else Status.SUSPICIOUS if bad
+                    else Status.OK))
         previous_violated = bad
     return out
 
 
-def series(records: list[dict[str, Any]]) -> dict[str, dict[str, list[tuple[dict[str, Any], float]]]]:
-    """variant -> metric name -> [(record, value)] in time order."""
-    out: dict[str, dict[str, list[tuple[dict[str, Any], float]]]] = {}
-    for record in sorted(records, key=lambda r: str(r.get("started") or r.get("recorded"))):
-        metrics = out.setdefault(str(record.get("variant")), {})
+def _when(line: HistoryLine) -> str:
+    return str(line.started or line.recorded)
+
+
+def series(lines: list[HistoryLine]) -> dict[str, dict[str, list[tuple[HistoryLine, float]]]]:
+    """variant -> metric name -> [(line, value)] in time order."""
+    out: dict[str, dict[str, list[tuple[HistoryLine, float]]]] = {}
+    for line in sorted(lines, key=_when):
+        metrics = out.setdefault(str(line.variant), {})
         values: dict[str, float] = {}
-        for level, found in (record.get("metrics") or {}).items():
+        for level, found in line.metrics.items():
             for key in LEVEL_METRICS:
-                if found.get(key) is not None:
-                    values[f"{level} {key}"] = float(found[key])
+                value = getattr(found, key)
+                if value is not None:
+                    values[f"{level} {key}"] = float(value)
         for key in RUN_METRICS:
-            if key == "failed_tests" and record.get("verdicts"):
-                values[key] = float(sum(1 for v in record["verdicts"].values() if v in ("failed", "error")))
-            elif record.get(key) is not None:
-                values[key] = float(record[key])
+            if key == "failed_tests":
+                if line.verdicts:
+                    values[key] = float(line.failing_tests)
+            elif (value := getattr(line, key)) is not None:
+                values[key] = float(value)
         for name, value in values.items():
-            metrics.setdefault(name, []).append((record, value))
+            metrics.setdefault(name, []).append((line, value))
     return out
 
 
@@ -96,42 +111,51 @@ def rule_for(metric: str, thresholds: Thresholds) -> MetricRule:
     return thresholds.rule(name)
 
 
-def judge(records: list[dict[str, Any]], thresholds: Thresholds, window: int) -> dict[str, dict[str, list[Point]]]:
+def judge(lines: list[HistoryLine], thresholds: Thresholds, window: int) -> dict[str, dict[str, list[Point]]]:
     judged: dict[str, dict[str, list[Point]]] = {}
-    for variant, metrics in series(records).items():
+    for variant, metrics in series(lines).items():
         for metric, points in metrics.items():
             flags = flag([v for _, v in points], rule_for(metric, thresholds), window)
             judged.setdefault(variant, {})[metric] = [
-                Point(str(r.get("run")), str(r.get("started")), v, b, s)
+                Point(r.run, str(r.started), v, b, s)
                 for (r, v), (b, s) in zip(points, flags, strict=True)]
     return judged
 
 
-def changes(records: list[dict[str, Any]]) -> dict[str, list[tuple[str, str]]]:
+def changes(lines: list[HistoryLine]) -> dict[str, list[tuple[str, str]]]:
     """variant -> [(run, 'vllm_version 0.14.1 → 0.15.0; image_id …')] where identity changed."""
     out: dict[str, list[tuple[str, str]]] = {}
-    last: dict[str, dict[str, Any]] = {}
-    for record in sorted(records, key=lambda r: str(r.get("started") or r.get("recorded"))):
-        variant = str(record.get("variant"))
+    last: dict[str, HistoryLine] = {}
+    for line in sorted(lines, key=_when):
+        variant = str(line.variant)
         before = last.get(variant)
         if before is not None:
-            moved = [f"{k} {str(before.get(k))[:19]} → {str(record.get(k))[:19]}" for k in IDENTITY
-                     if before.get(k) != record.get(k)]
+            moved = [f"{k} {str(getattr(before, k))[:19]} → {str(getattr(line, k))[:19]}" for k in IDENTITY
+                     if getattr(before, k) != getattr(line, k)]
             if moved:
-                out.setdefault(variant, []).append((str(record.get("run")), "; ".join(moved)))
-        last[variant] = record
+                out.setdefault(variant, []).append((line.run, "; ".join(moved)))
+        last[variant] = line
     return out
 
 
-def latest_flags(judged: dict[str, dict[str, list[Point]]]) -> list[str]:
-    """'variant metric: status' for every series whose last night is not ok."""
-    found = []
-    for variant, metrics in judged.items():
-        for metric, points in metrics.items():
-            if points and points[-1].status in ("suspicious", "regression"):
-                p = points[-1]
-                found.append(f"{variant} {metric}: {p.status} ({p.value:.4g} vs rolling median {p.baseline:.4g})")
-    return found
+@dataclass(frozen=True)
+class Flag:
+    """A series whose latest night is suspicious or a regression."""
+
+    variant: str
+    metric: str
+    point: Point
+
+    def __str__(self) -> str:
+        p = self.point
+        return f"{self.variant} {self.metric}: {p.status} ({p.value:.4g} vs rolling median {p.baseline:.4g})"
+
+
+def latest_flags(judged: dict[str, dict[str, list[Point]]]) -> list[Flag]:
+    """Every series whose last night is not ok."""
+    return [Flag(variant, metric, points[-1]) for variant, metrics in judged.items()
+            for metric, points in metrics.items()
+            if points and points[-1].status in (Status.SUSPICIOUS, Status.REGRESSION)]
 
 
 def _plot(metric: str, points: list[Point], changed_runs: set[str]) -> str:
@@ -156,15 +180,15 @@ def _plot(metric: str, points: list[Point], changed_runs: set[str]) -> str:
     return base64.b64encode(buf.getvalue()).decode()
 
 
-def page(records: list[dict[str, Any]], thresholds: Thresholds, window: int) -> str:
-    judged = judge(records, thresholds, window)
-    moved = changes(records)
+def page(lines: list[HistoryLine], thresholds: Thresholds, window: int) -> str:
+    judged = judge(lines, thresholds, window)
+    moved = changes(lines)
     flags = latest_flags(judged)
-    parts = [f"<h1>Nightly trend: {len(records)} runs</h1>",
+    parts = [f"<h1>Nightly trend: {len(lines)} runs</h1>",
              f"<p>baseline: rolling median of the last {window} nights; a violation of the metric's threshold "
              "is suspicious, two consecutive ones a regression; purple lines: the image, vLLM version, "
              "images/ commit or GPU driver changed.</p>"]
-    parts.append("<p class=bad>" + "<br>".join(html.escape(f) for f in flags) + "</p>" if flags
+    parts.append("<p class=bad>" + "<br>".join(html.escape(str(f)) for f in flags) + "</p>" if flags
                  else "<p class=ok>latest nights: nothing flagged</p>")
     for variant, metrics in judged.items():
         parts.append(f"<h2>{html.escape(variant)}</h2>")

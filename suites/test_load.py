@@ -19,12 +19,6 @@ from harness.variant_load import LoadSpec
 pytestmark = pytest.mark.load
 
 
-def _run_dir(config: pytest.Config, name: str) -> Path:
-    session = config.pluginmanager.get_plugin("vllm-harness-session")
-    assert session is not None and session.recorder is not None, "the endpoint fixture creates the run folder"
-    return Path(session.recorder.dir) / f"load-{name}"
-
-
 def _config(endpoint: Endpoint, server: ServerFacts, spec: LoadSpec, kinds: tuple[str, ...]) -> LoadConfig:
     return LoadConfig(base_url=endpoint.base_url, model=endpoint.model, kinds=kinds, concurrency=spec.concurrency,
                       rates=spec.rates, requests=None if spec.duration else spec.requests, duration=spec.duration,
@@ -49,19 +43,17 @@ def _spec(endpoint: Endpoint) -> LoadSpec:
 
 
 @pytest.mark.requires("chat")
-def test_load_chat(endpoint: Endpoint, server: ServerFacts, pytestconfig: pytest.Config,
-                   record_property: object) -> None:
+def test_load_chat(endpoint: Endpoint, server: ServerFacts, run_dir: Path, record_property: object) -> None:
     spec = _spec(endpoint)
     kinds = tuple(k for k in spec.kinds if k != "vision") or ("chat",)
-    report = run_load(endpoint, _config(endpoint, server, spec, kinds), _run_dir(pytestconfig, "chat"), slo=spec.slo)
+    report = run_load(endpoint, _config(endpoint, server, spec, kinds), run_dir / "load-chat", slo=spec.slo)
     _judge(report, record_property)
 
 
 @pytest.mark.requires("vision")
-def test_load_vision(endpoint: Endpoint, server: ServerFacts, pytestconfig: pytest.Config,
-                     record_property: object) -> None:
+def test_load_vision(endpoint: Endpoint, server: ServerFacts, run_dir: Path, record_property: object) -> None:
     spec = _spec(endpoint)
     # one level is enough to see what the image encoder costs; every request carries a new image
     config = replace(_config(endpoint, server, spec, ("vision",)), concurrency=(max(spec.concurrency),), rates=())
-    report = run_load(endpoint, config, _run_dir(pytestconfig, "vision"), slo=spec.slo)
+    report = run_load(endpoint, config, run_dir / "load-vision", slo=spec.slo)
     _judge(report, record_property)

@@ -4,16 +4,14 @@ fixed number of tokens; the answers go to `greedy.jsonl` in the run folder as th
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import httpx
 import pytest
 
 from harness import imagegen
-from harness.compare.runs import record_answer
 from harness.endpoint import Endpoint
 from harness.multimodal import MediaChat, image
 from harness.openai_calls import ServerFacts
+from harness.suite_api import GreedyAnswer, RunRecorder
 
 pytestmark = pytest.mark.requires("chat", "vision")
 
@@ -25,15 +23,13 @@ def corpus() -> dict[str, str]:
 
 
 def test_fixed_corpus_greedy_answers(api: httpx.Client, endpoint: Endpoint, server: ServerFacts,
-                                     pytestconfig: pytest.Config) -> None:
-    session = pytestconfig.pluginmanager.get_plugin("vllm-harness-session")
-    assert session is not None and session.recorder is not None, "the endpoint fixture creates the run folder"
-    run_dir = Path(session.recorder.dir)
+                                     record: RunRecorder) -> None:
     chat = MediaChat(api, endpoint, server)
     missing = []
     for label, url in corpus().items():
         answer = chat.ask([image(label, url)])
-        record_answer(run_dir, label, list(answer.tokens), answer.text, answer.prompt_tokens)
+        record.answer(GreedyAnswer(label=label, tokens=list(answer.tokens), text=answer.text,
+                                   prompt_tokens=answer.prompt_tokens))
         if answer.prompt_tokens is None:
             missing.append(label)
     assert not missing, f"usage.prompt_tokens missing for {missing}: prompt-token counts cannot be compared"

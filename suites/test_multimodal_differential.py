@@ -13,19 +13,14 @@ server always runs its engine core in a process of its own.
 
 from __future__ import annotations
 
-import dataclasses
-
 import httpx
 import pytest
 
 from harness import imagegen
 from harness.endpoint import Endpoint
-from harness.launch import launch
 from harness.multimodal import Answer, MediaChat, image
 from harness.openai_calls import ServerFacts
-from harness.plugin import HarnessSession
-from harness.progress import LogProgress
-from harness.results import RunRecorder
+from harness.suite_api import BootAnother
 
 pytestmark = [pytest.mark.slow, pytest.mark.requires("chat", "vision")]
 
@@ -39,24 +34,13 @@ def _answers(chat: MediaChat) -> list[Answer]:
 
 
 def test_engine_in_process_answers_like_multiprocess(api: httpx.Client, endpoint: Endpoint, server: ServerFacts,
-                                                     pytestconfig: pytest.Config) -> None:
-    session = pytestconfig.pluginmanager.get_plugin("vllm-harness-session")
-    assert isinstance(session, HarnessSession)
-    if endpoint.runtime != "docker" or session.options.runtime != "docker" or session.options.base_url:
+                                                     boot_another: BootAnother) -> None:
+    if endpoint.runtime != "docker":
         pytest.skip("the differential boots the variant a second time: docker runtime only (not --base-url)")
     multiprocess = _answers(MediaChat(api, endpoint, server))
-
     # the second server's run (build log, server log) is filed inside this run's folder
-    assert session.recorder is not None, "the session has a run folder once the endpoint is up"
-    options = dataclasses.replace(session.options, extra_env=IN_PROCESS, reports_dir=session.recorder.dir)
-    recorder = RunRecorder(options.reports_dir, f"{options.label}-in-process")
-    progress = LogProgress(recorder.dir / "build.log", show=lambda line: None)
-    try:
-        with launch(options, recorder, progress) as second, second.client() as client:
-            in_process = _answers(MediaChat(client, second, server))
-    finally:
-        progress.close()
-        recorder.update(finished=True)
+    with boot_another(IN_PROCESS, "in-process") as second, second.client() as client:
+        in_process = _answers(MediaChat(client, second, server))
 
     differ = [f"{a.sent}: multiprocess {a.text[:60]!r}, in-process {b.text[:60]!r}"
               for a, b in zip(multiprocess, in_process, strict=True) if not b.agrees_with(a)]

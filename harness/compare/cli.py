@@ -9,7 +9,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from harness.compare.decide import Comparison, compare
+from harness.compare.decide import CompareVerdict, Comparison, compare
 from harness.compare.render import markdown, page
 from harness.compare.runs import load_side
 from harness.compare.thresholds import Thresholds
@@ -36,12 +36,14 @@ def thresholds_from(path: Path | None) -> Thresholds:
     return Thresholds.read(path)
 
 
-def write(result: Comparison, out: Path, title: str = "vllm-harness compare") -> str:
-    """compare.md and compare.html in `out`; returns the markdown."""
+def write(result: Comparison, out: Path, title: str = "vllm-harness compare", *, name: str = "compare",
+          appendix: str = "") -> str:
+    """NAME.md and NAME.html in `out` (the markdown, then `appendix`, also heads the page); returns the
+    markdown."""
     out.mkdir(parents=True, exist_ok=True)
-    text = markdown(result, title)
-    (out / "compare.md").write_text(text, encoding="utf-8")
-    (out / "compare.html").write_text(page(result, text), encoding="utf-8")
+    text = markdown(result, title) + appendix
+    (out / f"{name}.md").write_text(text, encoding="utf-8")
+    (out / f"{name}.html").write_text(page(result, text), encoding="utf-8")
     return text
 
 
@@ -53,4 +55,4 @@ def run(args: argparse.Namespace, reports_dir: Path) -> int:
     out = args.out or reports_dir / "compare" / time.strftime("%Y%m%d-%H%M%S")
     print(write(result, out), end="")
     Console(stderr=True).print(f"compare: {out / 'compare.html'}")
-    return 1 if result.regressed else 0
+    return 1 if result.verdict is CompareVerdict.REGRESSION else 0

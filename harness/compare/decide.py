@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
-from typing import Any
+from enum import StrEnum
 
 import numpy as np
 from scipy.stats import mannwhitneyu
 
 from harness.compare.runs import Side
 from harness.compare.thresholds import REQUEST_METRICS, MetricRule, Thresholds
+from harness.results import GreedyAnswer
 
 FAILING = {"failed", "error"}
 LEFT_OUT = "; left out of the comparison (valid runs of its levels exist)"
@@ -66,6 +67,13 @@ class GreedyDiff:
         return self.agreement < 1.0 or self.prompt_tokens[0] != self.prompt_tokens[1]
 
 
+class CompareVerdict(StrEnum):
+    """What a comparison (and the gate) decided: the exit code and gate.json say this, never the text."""
+
+    PASS = "pass"
+    REGRESSION = "regression"
+
+
 @dataclass
 class Comparison:
     baseline: Side
@@ -88,6 +96,10 @@ class Comparison:
     @property
     def regressed(self) -> bool:
         return bool(self.regressions)
+
+    @property
+    def verdict(self) -> CompareVerdict:
+        return CompareVerdict.REGRESSION if self.regressed else CompareVerdict.PASS
 
     def within_noise(self, noise: Comparison) -> Comparison:
         """Clear regressions no larger than the same metric's change between two sets of baseline runs."""
@@ -289,14 +301,14 @@ def verdict_changes(baseline: list[dict[str, str]], candidate: list[dict[str, st
     return changes
 
 
-def greedy_diffs(baseline: dict[str, dict[str, Any]], candidate: dict[str, dict[str, Any]]) -> list[GreedyDiff]:
+def greedy_diffs(baseline: dict[str, GreedyAnswer], candidate: dict[str, GreedyAnswer]) -> list[GreedyDiff]:
     diffs = []
     for label in sorted(set(baseline) & set(candidate)):
-        a, b = list(baseline[label].get("tokens") or []), list(candidate[label].get("tokens") or [])
+        a, b = baseline[label].tokens, candidate[label].tokens
         length = max(len(a), len(b), 1)
         same = sum(1 for x, y in zip(a, b, strict=False) if x == y)
         first = next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y),
                      None if len(a) == len(b) else min(len(a), len(b)))
         diffs.append(GreedyDiff(label, same / length, first,
-                                (baseline[label].get("prompt_tokens"), candidate[label].get("prompt_tokens"))))
+                                (baseline[label].prompt_tokens, candidate[label].prompt_tokens)))
     return diffs

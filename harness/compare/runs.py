@@ -8,7 +8,6 @@ results.json), a folder holding runs (every run folder below it), or a glob of e
 from __future__ import annotations
 
 import glob
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,12 +15,10 @@ from typing import Any
 import numpy as np
 
 from harness.errors import UsageError
-from harness.history import final_verdicts, load_results
 from harness.load import metrics
 from harness.load.records import FILE as REQUESTS
 from harness.load.records import read
-
-GREEDY_FILE = "greedy.jsonl"
+from harness.results import GreedyAnswer, Verdict, read_run
 
 
 @dataclass
@@ -32,8 +29,8 @@ class Side:
     per_run: dict[tuple[str, str], list[float]] = field(default_factory=dict)  # (level, metric) -> one per run
     errors: dict[str, tuple[int, int]] = field(default_factory=dict)  # level -> (failed, sent), summed
     run_values: dict[str, list[float]] = field(default_factory=dict)  # run-level metric -> one per run
-    verdicts: list[dict[str, str]] = field(default_factory=list)  # one per suite run
-    greedy: dict[str, dict[str, Any]] | None = None  # the first run's fixed-corpus answers, by image label
+    verdicts: list[dict[str, Verdict]] = field(default_factory=list)  # one per suite run
+    greedy: dict[str, GreedyAnswer] | None = None  # the first run's fixed-corpus answers, by image label
     facts: dict[str, Any] = field(default_factory=dict)  # identity of the first run: vLLM version, image
     invalid: list[str] = field(default_factory=list)  # load runs whose client judged itself saturated
     left_out: list[str] = field(default_factory=list)  # those of them not compared: valid runs of their levels exist
@@ -92,39 +89,32 @@ def load_side(label: str, paths: list[str], invalid_fallback: bool = True) -> Si
 def _read_run(side: Side, run_dir: Path) -> list[tuple[str, str, Path]]:
     """Read one run into the side; returns its invalid load runs (name, level prefix, folder), unread."""
     invalid = []
-    run = json.loads((run_dir / "run.json").read_text()) if (run_dir / "run.json").exists() else {}
-    served = run.get("served") or {}
-    image = run.get("image") or {}
-    if run.get("boot_error"):
-        side.boot_errors.append(str(run["boot_error"])[:300])
-    peaks = []
-    for prefix, folder in load_results(run_dir):
-        results = json.loads((folder / "results.json").read_text())
-        meta = results.get("metadata") or {}
-        served = {"vllm_version": meta.get("vllm_version"), **{k: v for k, v in served.items() if v is not None}}
-        image = image or meta.get("image") or {}
-        peaks.append((meta.get("telemetry") or {}).get("peak_gpu_memory_bytes"))
-        if not (folder / REQUESTS).exists():
+    found = read_run(run_dir)
+    if found.run.boot_error:
+        side.boot_errors.append(found.run.boot_error[:300])
+    for load in found.loads:
+        if not (load.folder / REQUESTS).exists():
             continue
-        if results.get("valid") is False:
-            name = f"{run_dir.name}/{prefix or '.'}"
-            side.invalid.append(f"{name}: {(results.get('invalid_reasons') or ['?'])[0]}")
-            invalid.append((name, prefix, folder))
+        if load.report.valid is False:
+            name = f"{run_dir.name}/{load.prefix or '.'}"
+            side.invalid.append(f"{name}: {(load.report.invalid_reasons or ['?'])[0]}")
+            invalid.append((name, load.prefix, load.folder))
         else:
-            _read_requests(side, prefix, folder)
+            _read_requests(side, load.prefix, load.folder)
+    served, image = found.served, found.image
     if not side.facts:
-        side.facts = {"run": run_dir.name, "vllm_version": served.get("vllm_version"), "image_id": image.get("id"),
-                      "image_ref": image.get("ref")}
-    values = {"peak_gpu_memory_bytes": max((p for p in peaks if p is not None), default=None),
-              "ready_seconds": run.get("ready_seconds"), "image_size_bytes": image.get("size_bytes"),
-              "kv_cache_tokens": served.get("kv_cache_tokens"), "max_model_len": served.get("max_model_len")}
+        side.facts = {"run": run_dir.name, "vllm_version": served.vllm_version,
+                      "image_id": image.id if image else None, "image_ref": image.ref if image else None}
+    values = {"peak_gpu_memory_bytes": found.peak_gpu_memory_bytes, "ready_seconds": found.run.ready_seconds,
+              "image_size_bytes": image.size_bytes if image else None, "kv_cache_tokens": served.kv_cache_tokens,
+              "max_model_len": served.max_model_len}
     for name, value in values.items():
         if value is not None:
             side.run_values.setdefault(name, []).append(float(value))
-    if (run_dir / "results.jsonl").exists():
-        side.verdicts.append(final_verdicts(run_dir / "results.jsonl"))
-    if side.greedy is None and (run_dir / GREEDY_FILE).exists():
-        side.greedy = {a["label"]: a for a in map(json.loads, (run_dir / GREEDY_FILE).read_text().splitlines())}
+    if found.outcomes:
+        side.verdicts.append(found.verdicts)
+    if side.greedy is None and found.greedy:
+        side.greedy = found.greedy
     return invalid
 
 
@@ -160,10 +150,3 @@ def _read_requests(side: Side, prefix: str, folder: Path) -> None:
             side.per_run.setdefault((key, name), []).append(float(value))
         failed, sent = side.errors.get(key, (0, 0))
         side.errors[key] = (failed + int((~metrics.successful(rows)).sum()), sent + len(rows))
-
-
-def record_answer(run_dir: Path, label: str, tokens: list[str], text: str, prompt_tokens: int | None) -> None:
-    """Append one fixed-corpus answer to the run's greedy.jsonl (written as each answer arrives)."""
-    line = json.dumps({"label": label, "tokens": tokens, "text": text, "prompt_tokens": prompt_tokens})
-    with (run_dir / GREEDY_FILE).open("a", encoding="utf-8") as out:
-        out.write(line + "\n")

@@ -8,8 +8,8 @@ from collections.abc import Callable
 from rich.console import Console
 from rich.table import Table
 
+from harness import target_options
 from harness.errors import UsageError
-from harness.launch import RUNTIMES
 from harness.load.config import LoadConfig
 from harness.report.build import Report
 from harness.tables import print_whole
@@ -27,10 +27,7 @@ def _list(kind: Callable[[str], float | int]) -> Callable[[str], tuple]:
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("name", nargs="?", help="variant to build and boot (or with --base-url: its spec's defaults)")
-    p.add_argument("--base-url", help="drive a server that is already running")
-    p.add_argument("--model", help="with --base-url: the served model name")
-    p.add_argument("--api-key", help="with --base-url: the server's API key (env VLLM_HARNESS_API_KEY)")
-    p.add_argument("--runtime", choices=RUNTIMES, default="docker")
+    target_options.add(p.add_argument, "base-url", "model", "api-key", "runtime")
     p.add_argument("--concurrency", type=_list(int), help="closed-loop levels, e.g. 1,4,16,64")
     p.add_argument("--rate", type=_list(float), help="open loop: requests/s (a list sweeps)")
     p.add_argument("--burstiness", type=float, help="gamma shape of inter-arrivals (1: Poisson)")

@@ -115,12 +115,14 @@ def test_thresholds_file_is_read_and_checked(runs: tuple[Path, list[Path], Path]
 def test_every_run_is_in_the_history(runs: tuple[Path, list[Path], Path]) -> None:
     reports, same, slow = runs
     lines = history.read(reports)
-    assert [line["run"] for line in lines] == [p.name for p in [*same, slow]]
+    assert [line.run for line in lines] == [p.name for p in [*same, slow]]
     for line in lines:
-        assert line["kind"] == "load" and line["vllm_version"] == "timed" and line["harness_version"]
-        assert line["metrics"]["c=4"]["completed"] == 120
-    assert lines[-1]["metrics"]["c=4"]["median_ttft_ms"] > lines[0]["metrics"]["c=4"]["median_ttft_ms"]
-    json.dumps(lines)  # plain JSON all the way down
+        assert line.kind == "load" and line.vllm_version == "timed" and line.harness_version
+        assert line.metrics["c=4"].completed == 120
+    assert lines[-1].metrics["c=4"].median_ttft_ms > lines[0].metrics["c=4"].median_ttft_ms
+    # plain JSON all the way down, read without the harness (e.g. pandas.read_json(lines=True))
+    raw = [json.loads(text) for text in (reports / history.FILE).read_text().splitlines()]
+    assert [r["metrics"]["c=4"]["completed"] for r in raw] == [120] * len(lines)
 
 
 def test_missing_run_folder_is_one_line(tmp_path: Path) -> None:

@@ -54,9 +54,9 @@ def test_process_gate_switches_environments(tmp_path: Path) -> None:
     ttft = next(line for line in markdown.splitlines() if "| TTFT median |" in line)
     assert "regression" in ttft, ttft
     lines = history.read(tmp_path / "reports")
-    assert [line["tag"] for line in lines] == ["gate:A", "gate:B"] * 2
-    assert [line["vllm_version"] for line in lines] == ["0.1.0", "0.2.0"] * 2  # each from its own environment
-    assert all(line["runtime"] == "process" for line in lines)
+    assert [line.tag for line in lines] == ["gate:A", "gate:B"] * 2
+    assert [line.vllm_version for line in lines] == ["0.1.0", "0.2.0"] * 2  # each from its own environment
+    assert all(line.runtime == "process" for line in lines)
 
 
 def test_process_gate_refuses_a_spec_that_never_uses_the_version(tmp_path: Path) -> None:

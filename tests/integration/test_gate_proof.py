@@ -78,15 +78,18 @@ def test_gate_reports_fixed_known_issue_and_slower_ttft(images: Path, tmp_path: 
               and "throughput" not in line]
     assert not others or only_from_a_busy_host(others, tmp_path), others
     lines = history.read(tmp_path)
-    assert [line["tag"] for line in lines] == ["gate:A", "gate:B"] * 2
-    assert {line["vllm_version"] for line in lines} == {"0.1.0", "0.2.0"}
-    assert len({line["image_id"] for line in lines}) == 2  # two builds, each booted twice
+    assert [line.tag for line in lines] == ["gate:A", "gate:B"] * 2
+    assert {line.vllm_version for line in lines} == {"0.1.0", "0.2.0"}
+    assert len({line.image_id for line in lines}) == 2  # two builds, each booted twice
     assert not docker_client.containers.list(all=True, filters={"label": f"{VARIANT}=gate"})
     # what the gate cost: each round timed; a side builds in round 1 at most (an engine that has the images
     # already builds nothing), never again
     (gate_dir,) = (tmp_path / "gate").glob("*")
     record = json.loads((gate_dir / "gate.json").read_text())
     assert [(r["side"], r["round"]) for r in record["rounds"]] == [("A", 1), ("B", 1), ("A", 2), ("B", 2)]
+    # each round's run folder is the one the gate named, not found by listing folders
+    assert [r["run"].rsplit("-", 1)[1] for r in record["rounds"]] == ["A1", "B1", "A2", "B2"]
+    assert record["verdict"] == "regression" and not (gate_dir / "compare.md").exists()
     assert [r["build_seconds"] for r in record["rounds"][2:]] == [0.0, 0.0]
     assert record["wall_seconds"] + 0.5 >= sum(r["seconds"] for r in record["rounds"]) > 0  # each rounded to 0.1 s
     assert "Cost: " in markdown and "rounds (build, boot, suites, load): A1 " in markdown

@@ -34,19 +34,19 @@ def test_history_and_compare_from_real_runs(cpu_tiny: Endpoint, tmp_path: Path) 
     assert done.returncode in (0, 3), done.stderr[-3000:]  # 3: the client flagged itself as saturated
 
     lines = history.read(reports)
-    assert [line["kind"] for line in lines] == ["suite", "suite", "load"]
+    assert [line.kind for line in lines] == ["suite", "suite", "load"]
     for line in lines:
-        assert line["variant"] == "cpu-tiny" or line["variant"].endswith("cpu-tiny"), line["variant"]
-        assert line["vllm_version"] and line["vllm_version"] != "timed"
-        assert line["max_model_len"] == 2048  # from /v1/models
-        assert line["images_commit"] and line["harness_version"]
+        assert line.variant == "cpu-tiny" or line.variant.endswith("cpu-tiny"), line.variant
+        assert line.vllm_version and line.vllm_version != "timed"
+        assert line.max_model_len == 2048  # from /v1/models
+        assert line.images_commit and line.harness_version
     suite = lines[0]
-    assert suite["verdicts"], suite
-    retrieve = [v for t, v in suite["verdicts"].items() if "retrieve" in t]
-    assert retrieve == ["xfailed"], suite["verdicts"]  # cpu-tiny's known issue, recorded as such
-    assert lines[2]["metrics"]["c=1"]["completed"] == 4
+    assert suite.verdicts, suite
+    retrieve = [v for t, v in suite.verdicts.items() if "retrieve" in t]
+    assert retrieve == ["xfailed"], suite.verdicts  # cpu-tiny's known issue, recorded as such
+    assert lines[2].metrics["c=1"].completed == 4
 
-    first, second = (Path(line["path"]) for line in lines[:2])
+    first, second = (Path(line.path) for line in lines[:2])
     assert (first / "greedy.jsonl").exists()
     done = run("-m", "harness", "compare", str(first), str(second), "--out", str(tmp_path / "cmp"))
     markdown = (tmp_path / "cmp" / "compare.md").read_text()

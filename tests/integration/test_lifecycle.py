@@ -53,8 +53,8 @@ def test_boot_serve_and_remove(docker_client: docker.DockerClient, make_variant:
     assert "serving stub" in log
     assert "s3cr3t-value-123" not in log and "secret seen: ***" in log
     run = recorder.run
-    assert run["image"]["id"].startswith("sha256:") and run["image"]["size_bytes"] > 0
-    assert run["ready_seconds"] > 0
+    assert run.image.id.startswith("sha256:") and run.image.size_bytes > 0
+    assert run.ready_seconds > 0
 
 
 def test_exit_during_startup_fails_fast_with_code_and_log(docker_client: docker.DockerClient,

@@ -73,10 +73,10 @@ def test_nightly_runs_a_variant_and_appends_its_line(tmp_path: Path) -> None:
     # exit 1 only when this busy host delayed the load client so much that the load test called its run invalid
     assert done.returncode == 0 or "the run is invalid" in done.stdout, done.stdout[-3000:] + done.stderr[-3000:]
     (line,) = history.read(reports)
-    assert line["tag"] == "nightly" and line["variant"] == "gate" and line["vllm_version"] == "0.1.0"
-    assert line["image_id"] and line["ready_seconds"] is not None
-    assert line["metrics"]["chat/c=4"]["completed"] == 100  # the load suite ran the variant's [load] table
-    assert line["verdicts"]["tests/fixtures/gate-suite/checks_gate.py::test_distinct_inputs_give_distinct_answers"] \
+    assert line.tag == "nightly" and line.variant == "gate" and line.vllm_version == "0.1.0"
+    assert line.image_id and line.ready_seconds is not None
+    assert line.metrics["chat/c=4"].completed == 100  # the load suite ran the variant's [load] table
+    assert line.verdicts["tests/fixtures/gate-suite/checks_gate.py::test_distinct_inputs_give_distinct_answers"] \
         == "xfailed"
     (junit,) = (reports / "nightly").glob("*/junit-gate.xml")
     assert "<testsuite" in junit.read_text()

@@ -13,6 +13,7 @@ from harness.compare.decide import compare, greedy_diffs, verdict_changes
 from harness.compare.runs import Side, load_side
 from harness.compare.thresholds import Thresholds
 from harness.errors import UsageError
+from harness.results import GreedyAnswer
 
 RNG = np.random.default_rng(0)
 
@@ -151,8 +152,11 @@ def test_known_issues_that_hold_on_one_release_only() -> None:
 
 
 def test_greedy_diffs() -> None:
-    base = {"red": {"tokens": ["a", "b", "c", "d"], "prompt_tokens": 20}, "blue": {"tokens": ["x"], "prompt_tokens": 5}}
-    cand = {"red": {"tokens": ["a", "b", "z", "d"], "prompt_tokens": 24}, "blue": {"tokens": ["x"], "prompt_tokens": 5}}
+    def answers(red: list[str], red_prompt: int) -> dict[str, GreedyAnswer]:
+        return {"red": GreedyAnswer(label="red", tokens=red, text="", prompt_tokens=red_prompt),
+                "blue": GreedyAnswer(label="blue", tokens=["x"], text="x", prompt_tokens=5)}
+
+    base, cand = answers(["a", "b", "c", "d"], 20), answers(["a", "b", "z", "d"], 24)
     diffs = {d.label: d for d in greedy_diffs(base, cand)}
     assert diffs["red"].changed and diffs["red"].agreement == 0.75 and diffs["red"].first_divergence == 2
     assert diffs["red"].prompt_tokens == (20, 24) and not diffs["blue"].changed

@@ -4,7 +4,8 @@ regression; direction per metric; what changed between nights."""
 from __future__ import annotations
 
 from harness.compare.thresholds import Thresholds
-from harness.trend import changes, flag, judge, latest_flags
+from harness.results import HistoryLine
+from harness.trend import Status, changes, flag, judge, latest_flags
 
 RULES = Thresholds()
 
@@ -40,9 +41,11 @@ def test_any_new_failure_or_error_counts() -> None:
     assert statuses([0, 0, 0, 1, 1], "error_rate")[-2:] == ["suspicious", "regression"]
 
 
-def record(run: str, ttft: float, version: str, image: str) -> dict:
-    return {"run": run, "started": f"2026-01-0{run}T00:00:00", "variant": "v", "vllm_version": version,
-            "image_id": image, "metrics": {"c=1": {"median_ttft_ms": ttft}}, "verdicts": {"t": "passed"}}
+def record(run: str, ttft: float, version: str, image: str) -> HistoryLine:
+    return HistoryLine.model_validate(
+        {"kind": "load", "run": run, "path": f"/runs/{run}", "started": f"2026-01-0{run}T00:00:00", "variant": "v",
+         "vllm_version": version, "image_id": image, "metrics": {"c=1": {"median_ttft_ms": ttft}},
+         "verdicts": {"t": "passed"}})
 
 
 def test_judge_and_changes_over_records() -> None:
@@ -51,6 +54,8 @@ def test_judge_and_changes_over_records() -> None:
     judged = judge(records, RULES, window=7)
     assert [p.status for p in judged["v"]["c=1 median_ttft_ms"]] == ["no baseline", "ok", "suspicious", "regression"]
     assert [p.status for p in judged["v"]["failed_tests"]][-1] == "ok"
-    assert latest_flags(judged) == ["v c=1 median_ttft_ms: regression (56 vs rolling median 40)"]
+    (found,) = latest_flags(judged)
+    assert found.point.status is Status.REGRESSION and found.metric == "c=1 median_ttft_ms"
+    assert str(found) == "v c=1 median_ttft_ms: regression (56 vs rolling median 40)"
     (moved,) = changes(records)["v"]
     assert moved[0] == "3" and "vllm_version 0.14.1 → 0.15.0" in moved[1] and "image_id a → b" in moved[1]
