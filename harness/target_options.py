@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -66,8 +67,17 @@ def _options() -> dict[str, dict[str, Any]]:
 NAMES = tuple(_options())
 
 
-def add(add_option: Callable[..., Any], *names: str) -> None:
+# what picks the target itself: the CLI names its target on the command line, so an environment exported
+# for pytest must not turn `vllm-harness load NAME` into a run against some URL
+TARGET_FROM_ENV = ("image", "base-url")
+
+
+def add(add_option: Callable[..., Any], *names: str, target_from_env: bool = True) -> None:
     """Add the named target options (all of them when none is named)."""
     options = _options()
     for name in names or NAMES:
-        add_option(f"--{name}", **options[name])
+        option = dict(options[name])
+        if not target_from_env and name in TARGET_FROM_ENV:
+            option["default"] = None
+            option["help"] = re.sub(r"; env \w+| \(env \w+\)", "", option["help"])
+        add_option(f"--{name}", **option)

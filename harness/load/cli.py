@@ -27,7 +27,7 @@ def _list(kind: Callable[[str], float | int]) -> Callable[[str], tuple]:
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("name", nargs="?", help="variant to build and boot (or with --base-url: its spec's defaults)")
-    target_options.add(p.add_argument, "base-url", "model", "api-key", "runtime")
+    target_options.add(p.add_argument, "base-url", "model", "api-key", "runtime", target_from_env=False)
     p.add_argument("--concurrency", type=_list(int), help="closed-loop levels, e.g. 1,4,16,64")
     p.add_argument("--rate", type=_list(float), help="open loop: requests/s (a list sweeps)")
     p.add_argument("--burstiness", type=float, help="gamma shape of inter-arrivals (1: Poisson)")
