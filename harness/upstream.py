@@ -11,7 +11,6 @@ entry does nothing, so a regression there stays a failure.
 from __future__ import annotations
 
 import fnmatch
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from packaging.version import InvalidVersion, Version
 __all__ = ["Deviation", "SpecifierSet", "Version", "applicable", "for_check", "load", "parse_version", "unknown_ids"]
 
 from harness.errors import SpecError
+from harness.spec_table import read_toml
 
 REGISTRY = Path(__file__).with_name("upstream_issues.toml")
 FIELDS = {"id", "checks", "versions", "seen", "reason", "link"}
@@ -47,10 +47,7 @@ class Deviation:
 
 def load(path: Path = REGISTRY) -> tuple[Deviation, ...]:
     """Every entry, validated: a bad entry is one line naming the file, the entry and the field."""
-    try:
-        raw = tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as exc:
-        raise SpecError(path, "<syntax>", f"not valid TOML: {exc}") from None
+    raw = read_toml(path)
     entries = raw.get("deviation", [])
     found: list[Deviation] = []
     for i, entry in enumerate(entries if isinstance(entries, list) else []):
