@@ -13,6 +13,7 @@ from typing import TextIO
 
 from harness.endpoint import Endpoint
 from harness.redact import Redactor
+from harness.transport import auth_headers
 from harness.variant import Variant
 from harness.wait import ExitStatus, WaitStrategy, server_ready, transitions
 
@@ -52,7 +53,7 @@ class ManagedServer(ABC):
 
     @property
     def headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
+        return auth_headers(self.api_key)
 
     def log_tail(self, lines: int = 60) -> str:
         if not self.log_path.exists():

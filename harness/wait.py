@@ -31,6 +31,7 @@ class ExitStatus:
     code: int | None
     oom_killed: bool = False
     detail: str = ""
+    removed: bool = False  # the container is gone (so nothing more is known about how it ended)
 
 
 class ReadinessTarget(Protocol):
