@@ -12,10 +12,23 @@ from __future__ import annotations
 import dataclasses
 import tomllib
 import types
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeVar, Union, get_args, get_origin, get_type_hints
+from typing import (
+    Annotated,
+    Any,
+    Literal,
+    TypeVar,
+    Union,
+    cast,
+    dataclass_transform,
+    get_args,
+    get_origin,
+    get_type_hints,
+)
 
-from pydantic import BeforeValidator, ConfigDict, Strict, TypeAdapter, ValidationError
+from pydantic import BeforeValidator, ConfigDict, Field, Strict, TypeAdapter, ValidationError
+from pydantic.dataclasses import dataclass as pydantic_dataclass
 from pydantic.fields import FieldInfo
 
 from harness.errors import SpecError
@@ -25,6 +38,16 @@ T = TypeVar("T")
 # every spec dataclass: an unknown key is an error. A field's `description` says what it must be: it is the
 # error message's "must be ..." and the schema's description
 SPEC_CONFIG = ConfigDict(extra="forbid")
+
+
+@dataclass_transform(frozen_default=True, field_specifiers=(dataclasses.field, Field))
+def spec(*, kw_only: bool = False) -> Callable[[type[T]], type[T]]:
+    """The decorator of every spec table: a frozen pydantic dataclass that refuses unknown keys."""
+
+    def make(cls: type[T]) -> type[T]:
+        return cast(type[T], pydantic_dataclass(cls, frozen=True, config=SPEC_CONFIG, kw_only=kw_only))
+
+    return make
 
 
 def _number_as_text(value: object) -> object:

@@ -13,21 +13,17 @@ import os
 import re
 import string
 from dataclasses import field
-from functools import partial
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self
 
 from pydantic import AfterValidator, Field, field_validator, model_validator
-from pydantic.dataclasses import dataclass as pydantic_dataclass
 from pydantic.json_schema import SkipJsonSchema
 
 from harness.errors import SpecError, UnknownVariant, UsageError
-from harness.spec_table import SPEC_CONFIG, Bool, FieldProblem, Float, Int, Str, TextTable, Words, read_toml, validate
+from harness.spec_table import Bool, FieldProblem, Float, Int, Str, TextTable, Words, read_toml, spec, validate
 from harness.variant_load import LoadSpec
 
 SPEC_FILE = "variant.toml"
-
-spec = partial(pydantic_dataclass, frozen=True, config=SPEC_CONFIG)
 
 GpuVendor = Literal["nvidia", "amd", "none"]
 CAPABILITY_FLAGS = (
@@ -53,7 +49,7 @@ def _not_blank(text: str) -> str:
 NonBlank = Annotated[str, Field(strict=True), AfterValidator(_not_blank)]
 
 
-@spec
+@spec()
 class BaseImageSpec:
     """A Debian base made locally with debootstrap + `docker import` (no registry needed)."""
 
@@ -63,7 +59,7 @@ class BaseImageSpec:
     build_arg: Str = "BASE_IMAGE"  # the Dockerfile ARG that receives the base's tag
 
 
-@spec
+@spec()
 class WheelhouseSpec:
     """Python wheels downloaded on the host and copied into the build context (air-gapped installs)."""
 
@@ -74,7 +70,7 @@ class WheelhouseSpec:
     directory: Str = "wheelhouse"  # where it lands inside the build context
 
 
-@spec
+@spec()
 class BuildSpec:
     """How the image is made: a Dockerfile build, a prebuilt `image`, or a sibling `variant`'s image."""
 
@@ -118,7 +114,7 @@ class BuildSpec:
         return self
 
 
-@spec
+@spec()
 class ServeSpec:
     """What `vllm serve` is told; see harness.serve_command for how it becomes argv."""
 
@@ -135,14 +131,14 @@ class ServeSpec:
     api_key_env: Str | None = None  # host env var whose value becomes --api-key (a secret)
 
 
-@spec
+@spec()
 class Mount:
     source: Str
     target: Str
     read_only: Bool = True
 
 
-@spec
+@spec()
 class GpuSpec:
     vendor: GpuVendor = "none"
     devices: Words = ()  # explicit device ids; empty means `count`
@@ -156,7 +152,7 @@ class GpuSpec:
         return count
 
 
-@spec
+@spec()
 class ContainerSpec:
     port: Port = 8000
     health_path: Annotated[Str, Field(pattern="^/", description="a URL path: it must start with '/'")] = "/health"
@@ -166,7 +162,7 @@ class ContainerSpec:
     memory_limit: Str | None = None
 
 
-@spec
+@spec()
 class Capabilities:
     chat: Bool = True
     completions: Bool = True
@@ -214,7 +210,7 @@ def capability_names() -> list[str]:
     return [*CAPABILITY_FLAGS, "multi_image"]
 
 
-@spec
+@spec()
 class ProcessSpec:
     """How `--runtime process` runs the server as a local subprocess (hosts without Docker)."""
 
@@ -252,7 +248,7 @@ class ProcessSpec:
         return {name for text in texts for _, name, _, _ in string.Formatter().parse(text) if name}
 
 
-@spec
+@spec()
 class KnownIssue:
     """A check known to fail on this variant: run as a strict xfail, so the day it passes the run says so."""
 
@@ -270,7 +266,7 @@ def _image_spec(image: str) -> str:
     return image
 
 
-@spec
+@spec()
 class Probe:
     """A known-answer multimodal probe, for real models only: the greedy answer to `prompt` about the
     generated `image` must contain every word of `expect` (case-insensitive)."""

@@ -4,22 +4,18 @@ run by default, and the limits a run must meet."""
 from __future__ import annotations
 
 from dataclasses import field
-from functools import partial
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
-from pydantic.dataclasses import dataclass as pydantic_dataclass
 
-from harness.spec_table import SPEC_CONFIG, Bool, FieldProblem, Float, Int
-
-spec = partial(pydantic_dataclass, frozen=True, config=SPEC_CONFIG)
+from harness.spec_table import Bool, FieldProblem, Float, Int, spec
 
 Limit = Annotated[Float, Field(ge=0, description="a limit >= 0")] | None
 Positive = Annotated[Int, Field(ge=1, description="a positive integer")]
 LoadKind = Literal["chat", "vision", "completions"]
 
 
-@spec
+@spec()
 class SloSpec:
     """[load.slo]: what a load run must meet (milliseconds; error rate as a fraction), checked per level.
     `goodput_*` are `vllm bench serve --goodput` limits; `max_gpu_memory_gib` is the memory budget."""
@@ -35,7 +31,7 @@ class SloSpec:
     max_gpu_memory_gib: Limit = None
 
 
-@spec
+@spec()
 class LoadSpec:
     """[load]: what `pytest -m load` runs against this variant by default (the CLI can override each)."""
 

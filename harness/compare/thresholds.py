@@ -12,15 +12,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from functools import partial
 from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
-from pydantic.dataclasses import dataclass as pydantic_dataclass
 
 from harness.errors import UsageError
-from harness.spec_table import SPEC_CONFIG, Bool, FieldProblem, Float, read_toml, validate
+from harness.spec_table import Bool, FieldProblem, Float, read_toml, spec, validate
 
 Direction = Literal["up", "down", "change"]  # which way is bad
 
@@ -86,20 +84,18 @@ class Thresholds:
 
 # --- the thresholds file, as read ----------------------------------------------------------------------
 
-spec = partial(pydantic_dataclass, frozen=True, config=SPEC_CONFIG)
 
-
-@spec
+@spec()
 class MetricOverride:
     threshold: Annotated[Float, Field(ge=0, description="a share >= 0 (0.1 = 10%)")] | None = None  # None: built-in
 
 
-@spec
+@spec()
 class Behaviour:
     fail_on_output_change: Bool = False  # greedy outputs / prompt-token counts changed: fail, not only report
 
 
-@spec
+@spec()
 class ThresholdsFile:
     alpha: Annotated[Float, Field(gt=0, lt=1, description="a number between 0 and 1")] = 0.05
     metrics: dict[str, MetricOverride] = field(default_factory=dict)

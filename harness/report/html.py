@@ -67,14 +67,14 @@ def _gpu_section(telemetry: dict[str, Any], budget_gib: float | None) -> GpuSect
     gpu = telemetry.get("gpu") or {}
     if gpu.get("backend", "none") == "none":
         return GpuSection(backend=None, reason=str(gpu.get("reason", "not sampled")))
-    peak = telemetry.get("peak_gpu_memory_bytes")
-    judged = peak is not None and budget_gib is not None
+    peak: float | None = telemetry.get("peak_gpu_memory_bytes")
+    over = peak is not None and budget_gib is not None and peak > budget_gib * 2**30
     return GpuSection(
         backend=str(gpu.get("backend")), driver=str(gpu.get("driver")),
         devices=", ".join(f"{d['name']} ({d['memory_total_bytes'] / 2**30:.0f} GiB)" for d in gpu.get("devices", [])),
         peak="-" if peak is None else f"{peak / 2**30:.2f} GiB",
-        budget_gib=f"{budget_gib:g}" if judged else None,
-        within_budget=not judged or peak <= budget_gib * 2**30,
+        budget_gib=f"{budget_gib:g}" if peak is not None and budget_gib is not None else None,
+        within_budget=not over,
         processes=[(k, f"{v / 2**30:.2f} GiB") for k, v in (telemetry.get("peaks") or {}).items()
                    if "process_memory_bytes" in k],
         samplers=[(name, f"{s['target_hz']:g}",
