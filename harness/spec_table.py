@@ -27,7 +27,7 @@ from typing import (
     get_type_hints,
 )
 
-from pydantic import BeforeValidator, ConfigDict, Field, Strict, TypeAdapter, ValidationError
+from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field, Strict, TypeAdapter, ValidationError
 from pydantic.dataclasses import dataclass as pydantic_dataclass
 from pydantic.fields import FieldInfo
 
@@ -62,6 +62,15 @@ Bool = Annotated[bool, Strict()]
 Text = Annotated[str, Strict(), BeforeValidator(_number_as_text, json_schema_input_type=str | int | float)]
 Words = tuple[Text, ...]
 TextTable = dict[str, Text]
+
+
+def _not_blank(text: str) -> str:
+    if not text.strip():
+        raise ValueError("must not be empty")
+    return text
+
+
+NonBlank = Annotated[str, Strict(), AfterValidator(_not_blank)]
 
 
 class FieldProblem(ValueError):

@@ -20,7 +20,19 @@ from pydantic import AfterValidator, Field, field_validator, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
 from harness.errors import SpecError, UnknownVariant, UsageError
-from harness.spec_table import Bool, FieldProblem, Float, Int, Str, TextTable, Words, read_toml, spec, validate
+from harness.spec_table import (
+    Bool,
+    FieldProblem,
+    Float,
+    Int,
+    NonBlank,
+    Str,
+    TextTable,
+    Words,
+    read_toml,
+    spec,
+    validate,
+)
 from harness.variant_load import LoadSpec
 
 SPEC_FILE = "variant.toml"
@@ -38,15 +50,6 @@ CAPABILITY_FLAGS = (
     "responses",
 )
 Port = Annotated[int, Field(strict=True, ge=1, le=65535, description="a TCP port (1-65535)")]
-
-
-def _not_blank(text: str) -> str:
-    if not text.strip():
-        raise ValueError("must not be empty")
-    return text
-
-
-NonBlank = Annotated[str, Field(strict=True), AfterValidator(_not_blank)]
 
 
 @spec()
