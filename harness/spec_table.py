@@ -14,18 +14,7 @@ import tomllib
 import types
 from collections.abc import Callable
 from pathlib import Path
-from typing import (
-    Annotated,
-    Any,
-    Literal,
-    TypeVar,
-    Union,
-    cast,
-    dataclass_transform,
-    get_args,
-    get_origin,
-    get_type_hints,
-)
+from typing import Annotated, Any, TypeVar, Union, cast, dataclass_transform, get_args, get_origin, get_type_hints
 
 from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field, Strict, TypeAdapter, ValidationError
 from pydantic.dataclasses import dataclass as pydantic_dataclass
@@ -127,7 +116,8 @@ def _problem(kind: type, loc: tuple[str | int, ...], error: Any) -> str:
     if what in _KINDS:
         return f"must be {_KINDS[what]}, got {value!r}"
     if what == "literal_error":
-        return f"must be one of {', '.join(map(str, _choices(_at(kind, loc))))}, got {value!r}"
+        choices = str(ctx["expected"]).replace("'", "").replace(" or ", ", ")  # "'a', 'b' or 'c'"
+        return f"must be one of {choices}, got {value!r}"
     if what in ("tuple_type", "list_type"):
         return f"must be a list, got {value!r}"
     if what in ("dict_type", "dataclass_type", "model_type"):
@@ -177,11 +167,6 @@ def _keys(tp: Any) -> list[str]:
     """The keys a table may hold: its fields, less those the loader sets (`exclude=True`)."""
     declared: dict[str, FieldInfo] = getattr(_plain(tp), "__pydantic_fields__", {})
     return [name for name, info in declared.items() if not info.exclude]
-
-
-def _choices(tp: Any) -> tuple[Any, ...]:
-    plain = _plain(tp)
-    return get_args(plain) if get_origin(plain) is Literal else ()
 
 
 def _description(kind: Any, loc: tuple[str | int, ...]) -> str | None:
