@@ -180,7 +180,10 @@ class AllOf(WaitStrategy):
     def observe(self, http: httpx.Client) -> Observation:
         health: tuple[str, ...] = ()
         for strategy in self.strategies:
-            seen = strategy.observe(http)
+            try:
+                seen = strategy.observe(http)
+            except httpx.HTTPError as exc:  # what the strategies before it saw still counts
+                seen = _no_answer(exc)
             health += seen.health
             if seen.reason is not None or not seen.answered:
                 return Observation(seen.reason, health, seen.answered)
