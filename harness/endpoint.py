@@ -8,7 +8,7 @@ from pathlib import Path
 
 import httpx
 
-from harness.transport import FreshAfterServerError
+from harness.transport import FreshAfterServerError, auth_headers
 from harness.variant import Capabilities, Variant
 
 
@@ -51,7 +51,7 @@ class Endpoint:
 
     @property
     def headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
+        return auth_headers(self.api_key)
 
     def client(self, timeout: float = 120.0) -> httpx.Client:
         """A plain HTTP client with no retries (a retry would hide the failure a check looks for) that never

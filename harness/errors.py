@@ -50,9 +50,10 @@ class BuildError(HarnessError):
 
 
 class BootError(HarnessError):
-    def __init__(self, message: str, log_tail: str = "") -> None:
+    def __init__(self, message: str, log_tail: str = "", health: tuple[str, ...] = ()) -> None:
         super().__init__(message)
         self.log_tail = log_tail
+        self.health = health  # what /health answered while the readiness wait polled, poll by poll
 
 
 class ContainerExited(BootError):

@@ -131,13 +131,26 @@ class ServerFacts:
         return {"ignore_eos": True} if self.vllm_like else {}
 
 
+def server_version(api: httpx.Client) -> str | None:
+    """vLLM's version as its GET /version reports it: the one place that asks. None from a server without
+    one (not vLLM, or a frontend that hides it)."""
+    response = api.get("/version")
+    if response.status_code != 200 or "json" not in response.headers.get("content-type", ""):
+        return None
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    version = body.get("version") if isinstance(body, dict) else None
+    return version if isinstance(version, str) else None
+
+
 def probe(api: httpx.Client, model: str, spec_max_model_len: int | None) -> ServerFacts:
-    version = api.get("/version")
-    body = version.json() if version.status_code == 200 and "json" in version.headers.get("content-type", "") else {}
+    version = server_version(api)
     max_len = spec_max_model_len
     models = api.get("/v1/models")
     if models.status_code == 200:
         for card in models.json().get("data", []):
             if isinstance(card, dict) and card.get("id") == model and isinstance(card.get("max_model_len"), int):
                 max_len = card["max_model_len"]
-    return ServerFacts(body.get("version") if isinstance(body, dict) else None, max_len)
+    return ServerFacts(version, max_len)

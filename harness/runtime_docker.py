@@ -18,6 +18,21 @@ from harness.wait import ExitStatus
 STOP_GRACE_SECONDS = 10
 
 
+def exit_status_of(container: Container, refresh: bool = True) -> ExitStatus | None:
+    """None while `container` runs (or is about to); else how it ended. The one reader of a container's
+    State; `refresh=False` when the caller has just fetched it."""
+    try:
+        if refresh:
+            container.reload()
+    except docker.errors.NotFound:
+        return ExitStatus(code=None, detail="the container was removed", removed=True)
+    state = container.attrs["State"]
+    if state.get("Running") or state.get("Status") in ("created", "restarting"):
+        return None
+    return ExitStatus(code=state.get("ExitCode"), oom_killed=bool(state.get("OOMKilled")),
+                      detail=state.get("Error") or "")
+
+
 class DockerServer(ManagedServer):
     runtime = "docker"
 
@@ -77,17 +92,7 @@ class DockerServer(ManagedServer):
         return BootError(f"docker could not start {self.variant.name}: {reason}")
 
     def exit_status(self) -> ExitStatus | None:
-        if self.container is None:
-            return None
-        try:
-            self.container.reload()
-        except docker.errors.NotFound:
-            return ExitStatus(code=None, detail="the container was removed")
-        state = self.container.attrs["State"]
-        if state.get("Running") or state.get("Status") in ("created", "restarting"):
-            return None
-        return ExitStatus(code=state.get("ExitCode"), oom_killed=bool(state.get("OOMKilled")),
-                          detail=state.get("Error") or "")
+        return None if self.container is None else exit_status_of(self.container)
 
     def _stop(self) -> None:
         if self.container is None:

@@ -7,6 +7,7 @@ import httpx
 
 from harness.endpoint import Endpoint, server_root
 from harness.errors import UsageError
+from harness.transport import auth_headers
 from harness.variant import Capabilities, Variant
 
 
@@ -15,7 +16,7 @@ def connect_remote(url: str, *, model: str | None, api_key: str | None, capabili
     root = server_root(url)
     if not root.startswith(("http://", "https://")):
         raise UsageError(f"--base-url must be an http(s) URL, got '{url}'")
-    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    headers = auth_headers(api_key)
     try:
         response = httpx.get(f"{root}/v1/models", headers=headers, timeout=15.0)
     except httpx.HTTPError as exc:

@@ -19,7 +19,7 @@ from docker.models.networks import Network
 from harness import container_probe
 from harness.endpoint import Endpoint, StackMembers
 from harness.errors import BootError
-from harness.runtime_docker import STOP_GRACE_SECONDS
+from harness.runtime_docker import STOP_GRACE_SECONDS, exit_status_of
 from harness.server import ManagedServer
 from harness.stack import ContainerPlan, StackLayout, stack_layout
 from harness.variant import Variant
@@ -112,14 +112,10 @@ class StackServer(ManagedServer):
     def exit_status(self) -> ExitStatus | None:
         """The first container of the stack that is no longer running, if any."""
         for role, container in self.containers.items():
-            try:
-                container.reload()
-            except docker.errors.NotFound:
-                return ExitStatus(code=None, detail=f"the {role} was removed")
-            state = container.attrs["State"]
-            if not (state.get("Running") or state.get("Status") in ("created", "restarting")):
-                return ExitStatus(code=state.get("ExitCode"), oom_killed=bool(state.get("OOMKilled")),
-                                  detail=f"the {role} stopped" + (f": {state['Error']}" if state.get("Error") else ""))
+            status = exit_status_of(container)
+            if status is not None:
+                ended = "was removed" if status.removed else "stopped" + (f": {status.detail}" if status.detail else "")
+                return replace(status, detail=f"the {role} {ended}")
         return None
 
     def _stop(self) -> None:

@@ -7,8 +7,8 @@ import re
 from typing import Any
 
 import httpx
-from prometheus_client.parser import text_string_to_metric_families
 
+from harness import prometheus
 from harness.endpoint import Endpoint
 from harness.openai_calls import probe
 
@@ -40,13 +40,11 @@ def served_facts(endpoint: Endpoint) -> dict[str, Any]:
 def kv_cache_tokens(metrics_text: str) -> int | None:
     """num_gpu_blocks x block_size from vLLM's cache_config_info labels."""
     try:
-        for family in text_string_to_metric_families(metrics_text):
-            if family.name != CACHE_INFO:
-                continue
-            for sample in family.samples:
-                blocks, size = sample.labels.get("num_gpu_blocks"), sample.labels.get("block_size")
-                if blocks and size and blocks.isdigit() and size.isdigit():
-                    return int(blocks) * int(size)
+        found = prometheus.parse(metrics_text)
     except ValueError:
         return None
+    for labels in found.labels.get(CACHE_INFO, []):
+        blocks, size = labels.get("num_gpu_blocks"), labels.get("block_size")
+        if blocks and size and blocks.isdigit() and size.isdigit():
+            return int(blocks) * int(size)
     return None

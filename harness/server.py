@@ -13,8 +13,9 @@ from typing import TextIO
 
 from harness.endpoint import Endpoint
 from harness.redact import Redactor
+from harness.transport import auth_headers
 from harness.variant import Variant
-from harness.wait import AllOf, ExitStatus, HttpWait, WaitStrategy, server_ready, transitions
+from harness.wait import ExitStatus, WaitStrategy, server_ready, transitions
 
 
 class ManagedServer(ABC):
@@ -28,7 +29,7 @@ class ManagedServer(ABC):
         self.log_path = run_dir / "server.log"
         self.redact = Redactor.from_env(variant.secret_env, [api_key])
         self.ready_seconds: float | None = None
-        self.health_seen: list[str] = []  # /health as the readiness wait saw it, poll by poll
+        self.health_seen: tuple[str, ...] = ()  # /health as the readiness wait saw it, poll by poll
         self._log_threads: list[threading.Thread] = []
         self._log_lock = threading.Lock()  # several containers may write one log (a stack)
 
@@ -52,7 +53,7 @@ class ManagedServer(ABC):
 
     @property
     def headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
+        return auth_headers(self.api_key)
 
     def log_tail(self, lines: int = 60) -> str:
         if not self.log_path.exists():
@@ -102,12 +103,8 @@ class ManagedServer(ABC):
         started = time.monotonic()
         try:
             self._start()
-            wait = self.readiness()
-            health = [w for w in (wait.strategies if isinstance(wait, AllOf) else (wait,)) if isinstance(w, HttpWait)]
-            if health:
-                self.health_seen = health[0].seen
-            wait.with_startup_timeout(max(0.0, self.startup_timeout - (time.monotonic() - started)))
-            wait.wait_until_ready(self)
+            left = max(0.0, self.startup_timeout - (time.monotonic() - started))
+            self.health_seen = self.readiness().with_startup_timeout(left).wait_until_ready(self).health
         except BaseException:
             self._stop()
             raise

@@ -16,6 +16,11 @@ import threading
 import httpx
 
 
+def auth_headers(api_key: str | None) -> dict[str, str]:
+    """The request headers that carry an API key (none without one): the one place that writes them."""
+    return {"Authorization": f"Bearer {api_key}"} if api_key else {}
+
+
 class FreshAfterServerError(httpx.BaseTransport):
     def __init__(self) -> None:
         self._pool = httpx.HTTPTransport(retries=0)

@@ -9,7 +9,6 @@ What changed between nights (image, vLLM version, images/ commit, GPU driver) is
 from __future__ import annotations
 
 import base64
-import html
 import io
 import math
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from harness.compare.thresholds import MetricRule, Thresholds
+from harness.pages import render
 from harness.results import HistoryLine
 
 
@@ -183,24 +183,11 @@ def _plot(metric: str, points: list[Point], changed_runs: set[str]) -> str:
 def page(lines: list[HistoryLine], thresholds: Thresholds, window: int) -> str:
     judged = judge(lines, thresholds, window)
     moved = changes(lines)
-    flags = latest_flags(judged)
-    parts = [f"<h1>Nightly trend: {len(lines)} runs</h1>",
-             f"<p>baseline: rolling median of the last {window} nights; a violation of the metric's threshold "
-             "is suspicious, two consecutive ones a regression; purple lines: the image, vLLM version, "
-             "images/ commit or GPU driver changed.</p>"]
-    parts.append("<p class=bad>" + "<br>".join(html.escape(str(f)) for f in flags) + "</p>" if flags
-                 else "<p class=ok>latest nights: nothing flagged</p>")
+    variants = []
     for variant, metrics in judged.items():
-        parts.append(f"<h2>{html.escape(variant)}</h2>")
-        if moved.get(variant):
-            parts.append("<ul>" + "".join(f"<li>{html.escape(run)}: {html.escape(text)}</li>"
-                                          for run, text in moved[variant]) + "</ul>")
         changed_runs = {run for run, _ in moved.get(variant, [])}
-        for metric, points in metrics.items():
-            last = points[-1].status
-            parts.append(f"<div class='{last}'><img alt='{html.escape(metric)}' "
-                         f"src='data:image/png;base64,{_plot(metric, points, changed_runs)}'></div>")
-    return ("<!doctype html><html><head><meta charset='utf-8'><title>nightly trend</title><style>"
-            "body{font-family:system-ui,sans-serif;margin:24px} .bad{color:#b00020;font-weight:bold}"
-            " .ok{color:#186a1e} div.regression{border-left:6px solid red} div.suspicious{border-left:6px solid orange}"
-            " img{max-width:100%}</style></head><body>" + "".join(parts) + "</body></html>")
+        variants.append({"name": variant, "changes": moved.get(variant, []),
+                         "plots": [(points[-1].status, metric, _plot(metric, points, changed_runs))
+                                   for metric, points in metrics.items()]})
+    return render("trend.html", runs=len(lines), window=window, flags=[str(f) for f in latest_flags(judged)],
+                  variants=variants)

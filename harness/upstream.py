@@ -11,19 +11,19 @@ entry does nothing, so a regression there stays a failure.
 from __future__ import annotations
 
 import fnmatch
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
+from pydantic import AfterValidator, Field, field_validator
 
 __all__ = ["Deviation", "SpecifierSet", "Version", "applicable", "for_check", "load", "parse_version", "unknown_ids"]
 
-from harness.errors import SpecError
+from harness.spec_table import FieldProblem, NonBlank, Str, read_toml, spec, validate
 
 REGISTRY = Path(__file__).with_name("upstream_issues.toml")
-FIELDS = {"id", "checks", "versions", "seen", "reason", "link"}
 
 
 @dataclass(frozen=True)
@@ -46,37 +46,43 @@ class Deviation:
 
 
 def load(path: Path = REGISTRY) -> tuple[Deviation, ...]:
-    """Every entry, validated: a bad entry is one line naming the file, the entry and the field."""
+    """Every entry, validated: a bad entry is one line naming the file, the entry and the key."""
+    found = validate(RegistryFile, read_toml(path), path)
+    return tuple(Deviation(e.id, e.checks, SpecifierSet(e.versions), e.seen, e.reason, e.link) for e in found.deviation)
+
+
+def _version_range(text: str) -> str:
     try:
-        raw = tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as exc:
-        raise SpecError(path, "<syntax>", f"not valid TOML: {exc}") from None
-    entries = raw.get("deviation", [])
-    found: list[Deviation] = []
-    for i, entry in enumerate(entries if isinstance(entries, list) else []):
-        where = f"deviation[{i}]"
-        unknown = set(entry) - FIELDS
-        missing = FIELDS - set(entry)
-        if unknown or missing:
-            raise SpecError(path, where, f"needs exactly {sorted(FIELDS)}; unknown {sorted(unknown)}, "
-                                         f"missing {sorted(missing)}")
-        checks, seen = entry["checks"], entry["seen"]
-        if not (isinstance(checks, list) and checks and all(isinstance(c, str) and c for c in checks)):
-            raise SpecError(path, f"{where}.checks", "must be a non-empty list of check patterns")
-        if not (isinstance(seen, list) and all(isinstance(s, str) for s in seen)):
-            raise SpecError(path, f"{where}.seen", "must be a list of version strings")
-        try:
-            versions = SpecifierSet(str(entry["versions"]))
-        except InvalidSpecifier:
-            raise SpecError(path, f"{where}.versions", f"not a version range like '>=0.26,<0.34': "
-                                                       f"{entry['versions']!r}") from None
-        found.append(Deviation(str(entry["id"]), tuple(checks), versions, tuple(seen), str(entry["reason"]),
-                               str(entry["link"])))
-    ids = [d.id for d in found]
-    duplicated = sorted({i for i in ids if ids.count(i) > 1})
-    if duplicated:
-        raise SpecError(path, "deviation.id", f"ids must be unique; repeated: {duplicated}")
-    return tuple(found)
+        SpecifierSet(text)
+    except InvalidSpecifier:
+        raise ValueError(f"not a version range like '>=0.26,<0.34': {text!r}") from None
+    return text
+
+
+@spec()
+class DeviationEntry:
+    """One [[deviation]] as written in the registry (see the comment at the top of upstream_issues.toml)."""
+
+    id: NonBlank
+    checks: Annotated[tuple[NonBlank, ...], Field(min_length=1, description="a non-empty list of check patterns")]
+    versions: Annotated[Str, AfterValidator(_version_range)]
+    seen: tuple[Str, ...]
+    reason: NonBlank
+    link: Str
+
+
+@spec()
+class RegistryFile:
+    deviation: tuple[DeviationEntry, ...] = ()
+
+    @field_validator("deviation")
+    @classmethod
+    def _unique(cls, entries: tuple[DeviationEntry, ...]) -> tuple[DeviationEntry, ...]:
+        ids = [e.id for e in entries]
+        repeated = sorted({i for i in ids if ids.count(i) > 1})
+        if repeated:
+            raise FieldProblem("id", f"ids must be unique; repeated: {repeated}")
+        return entries
 
 
 def parse_version(text: str | None) -> Version | None:

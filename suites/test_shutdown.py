@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import time
 
-import docker.errors
 import pytest
 
 from harness.endpoint import Endpoint
 from harness.engine import connect
 from harness.inflight import InFlight, long_request
 from harness.openai_calls import ServerFacts
-from harness.runtime_docker import STOP_GRACE_SECONDS
+from harness.runtime_docker import STOP_GRACE_SECONDS, exit_status_of
 from harness.wait import poll_until
 
 IN_FLIGHT = 4
@@ -38,15 +37,9 @@ def test_sigterm_ends_every_request_within_the_grace_period(endpoint: Endpoint, 
         sent = time.monotonic()
         still_open = flights.wait_ended(sent + STOP_GRACE_SECONDS)
 
-        def exited() -> bool:
-            try:
-                container.reload()
-            except docker.errors.NotFound:
-                return True
-            return container.status in ("exited", "dead")
-
         try:
-            poll_until(exited, max(0.0, sent + STOP_GRACE_SECONDS - time.monotonic()), "exit")
+            left = max(0.0, sent + STOP_GRACE_SECONDS - time.monotonic())
+            poll_until(lambda: exit_status_of(container) is not None, left, "exit")
             exit_seconds: float | None = time.monotonic() - sent
         except TimeoutError:
             exit_seconds = None

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import html
 import io
 
 import matplotlib
@@ -13,6 +11,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from harness.compare.decide import Comparison, MetricResult, _fmt, ratio_text
+from harness.pages import png_base64, render
 
 LATENCIES = ("ttft", "tpot", "itl", "e2el")
 
@@ -97,7 +96,7 @@ def _png(fig: plt.Figure) -> str:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=80)
     plt.close(fig)
-    return base64.b64encode(buf.getvalue()).decode()
+    return png_base64(buf.getvalue())
 
 
 def plots(c: Comparison) -> list[tuple[str, str]]:
@@ -120,22 +119,8 @@ def plots(c: Comparison) -> list[tuple[str, str]]:
 
 
 def page(c: Comparison, markdown_text: str) -> str:
-    rows = "".join(
-        f"<tr class={'bad' if m.regressed else 'good' if m.improved else ''}><td>{html.escape(m.level)}</td>"
-        f"<td>{html.escape(m.rule.title)}</td><td>{html.escape(_fmt(m.baseline, m.rule))}</td>"
-        f"<td>{html.escape(_fmt(m.candidate, m.rule))}</td><td>{html.escape(ratio_text(m))}</td><td>{_p(m)}</td>"
-        f"<td>{_threshold(m)}</td><td>{html.escape(_status(m) + (' — ' + m.note if m.note else ''))}</td></tr>"
-        for m in c.metrics)
-    figures = "".join(f"<h2>{html.escape(t)}</h2><img alt='{html.escape(t)}' src='data:image/png;base64,{d}'>"
-                      for t, d in plots(c))
-    verdict = "REGRESSION" if c.regressed else "no regression"
-    return f"""<!doctype html><html><head><meta charset="utf-8"><title>compare: {verdict}</title><style>
-body{{font-family:system-ui,sans-serif;margin:24px;color:#222}} table{{border-collapse:collapse}}
-td,th{{border:1px solid #ccc;padding:4px 8px}} .bad{{background:#fde2e4}} .good{{background:#e3f6e5}}
-img{{max-width:100%}} pre{{background:#f6f6f6;padding:8px;white-space:pre-wrap}}</style></head><body>
-<h1>compare: {verdict}</h1>
-<table><tr><th>level</th><th>metric</th><th>baseline</th><th>candidate</th><th>ratio</th><th>p</th><th>threshold</th>
-<th>verdict</th></tr>{rows}</table>{figures}
-<h2>markdown (as posted to CI)</h2><pre>{html.escape(markdown_text)}</pre></body></html>"""
-
-
+    rows = [{"css": "bad" if m.regressed else "good" if m.improved else "",
+             "cells": (m.level, m.rule.title, _fmt(m.baseline, m.rule), _fmt(m.candidate, m.rule), ratio_text(m),
+                       _p(m), _threshold(m), _status(m) + (" — " + m.note if m.note else ""))} for m in c.metrics]
+    return render("compare.html", verdict="REGRESSION" if c.regressed else "no regression", rows=rows,
+                  figures=plots(c), markdown=markdown_text)

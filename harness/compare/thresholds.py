@@ -11,12 +11,14 @@
 
 from __future__ import annotations
 
-import tomllib
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from harness.errors import SpecError, UsageError
+from pydantic import Field, field_validator
+
+from harness.errors import UsageError
+from harness.spec_table import Bool, FieldProblem, Float, read_toml, spec, validate
 
 Direction = Literal["up", "down", "change"]  # which way is bad
 
@@ -70,33 +72,40 @@ class Thresholds:
     def read(cls, path: Path | None) -> Thresholds:
         if path is None:
             return cls()
-        try:
-            raw = tomllib.loads(path.read_text())
-        except FileNotFoundError:
-            raise UsageError(f"thresholds file {path} does not exist; pass an existing TOML file") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise SpecError(path, "(file)", f"is not valid TOML: {exc}") from None
-        unknown = set(raw) - {"alpha", "metrics", "behaviour"}
-        if unknown:
-            raise SpecError(path, sorted(unknown)[0], "unknown key; allowed: alpha, metrics, behaviour")
-        alpha = raw.get("alpha", 0.05)
-        if not isinstance(alpha, int | float) or not 0 < alpha < 1:
-            raise SpecError(path, "alpha", f"must be a number between 0 and 1, got {alpha!r}")
+        if not path.is_file():
+            raise UsageError(f"thresholds file {path} does not exist; pass an existing TOML file")
+        found = validate(ThresholdsFile, read_toml(path), path)
         rules = {r.name: r for r in DEFAULT_RULES}
-        for name, table in (raw.get("metrics") or {}).items():
-            if name not in rules:
-                raise SpecError(path, f"metrics.{name}", f"unknown metric; known: {', '.join(rules)}")
-            if not isinstance(table, dict) or set(table) - {"threshold"}:
-                raise SpecError(path, f"metrics.{name}", "must be a table with only `threshold`")
-            value = table.get("threshold", rules[name].threshold)
-            if not isinstance(value, int | float) or value < 0:
-                raise SpecError(path, f"metrics.{name}.threshold", f"must be a share >= 0 (0.1 = 10%), got {value!r}")
-            rules[name] = replace(rules[name], threshold=float(value))
-        behaviour = raw.get("behaviour") or {}
-        if not isinstance(behaviour, dict) or set(behaviour) - {"fail_on_output_change"}:
-            raise SpecError(path, "behaviour", "allowed key: fail_on_output_change (true/false)")
-        fail = behaviour.get("fail_on_output_change", False)
-        if not isinstance(fail, bool):
-            raise SpecError(path, "behaviour.fail_on_output_change", f"must be true or false, got {fail!r}")
-        return cls(tuple(rules.values()), float(alpha), fail, str(path))
+        for name, override in found.metrics.items():
+            if override.threshold is not None:
+                rules[name] = replace(rules[name], threshold=override.threshold)
+        return cls(tuple(rules.values()), found.alpha, found.behaviour.fail_on_output_change, str(path))
 
+
+# --- the thresholds file, as read ----------------------------------------------------------------------
+
+
+@spec()
+class MetricOverride:
+    threshold: Annotated[Float, Field(ge=0, description="a share >= 0 (0.1 = 10%)")] | None = None  # None: built-in
+
+
+@spec()
+class Behaviour:
+    fail_on_output_change: Bool = False  # greedy outputs / prompt-token counts changed: fail, not only report
+
+
+@spec()
+class ThresholdsFile:
+    alpha: Annotated[Float, Field(gt=0, lt=1, description="a number between 0 and 1")] = 0.05
+    metrics: dict[str, MetricOverride] = field(default_factory=dict)
+    behaviour: Behaviour = field(default_factory=Behaviour)
+
+    @field_validator("metrics")
+    @classmethod
+    def _known(cls, metrics: dict[str, MetricOverride]) -> dict[str, MetricOverride]:
+        known = [r.name for r in DEFAULT_RULES]
+        for name in metrics:
+            if name not in known:
+                raise FieldProblem(name, f"unknown metric; known: {', '.join(known)}")
+        return metrics

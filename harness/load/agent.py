@@ -43,6 +43,7 @@ from harness.load.config import LoadConfig
 from harness.load.prompts import ImageMaker, body
 from harness.load.records import FILE, Record, RecordWriter, csv_line
 from harness.load.shapes import Quota, arrival_offsets, quotas
+from harness.transport import auth_headers
 
 CLIENT_FILE = "client.csv"
 CLIENT_COLUMNS = ("t", "worker", "lag_p50_ms", "lag_p99_ms", "lag_max_ms", "cpu_pct")
@@ -131,7 +132,7 @@ class LoadUser(User):
 
     def on_start(self) -> None:
         cfg = State.config
-        headers = {"Authorization": f"Bearer {key}"} if (key := os.environ.get("VLLM_HARNESS_API_KEY")) else {}
+        headers = auth_headers(os.environ.get("VLLM_HARNESS_API_KEY"))
         self.stream = StreamClient(cfg.base_url, headers, cfg.timeout, cfg.stamp_field, cfg.kernel_timestamps)
         self.rng = np.random.default_rng([cfg.seed, State.worker, next(State.ids), 7])
 
@@ -203,7 +204,7 @@ def warmup(config: LoadConfig, sink: Callable[[str], None]) -> None:
     """Requests one at a time before measuring; the first is the server's cold start (kernel warm-up)."""
     if config.warmup == 0:
         return
-    headers = {"Authorization": f"Bearer {k}"} if (k := os.environ.get("VLLM_HARNESS_API_KEY")) else {}
+    headers = auth_headers(os.environ.get("VLLM_HARNESS_API_KEY"))
     client = StreamClient(config.base_url, headers, config.timeout, config.stamp_field, config.kernel_timestamps)
     rng = np.random.default_rng([config.seed, 99])
     try:

@@ -26,7 +26,7 @@ import httpx
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from harness import __version__
+from harness import __version__, openai_calls
 from harness.endpoint import Endpoint
 from harness.engine import connect
 from harness.errors import HarnessError
@@ -34,6 +34,7 @@ from harness.load.config import LoadConfig
 from harness.load.prompts import word_costs
 from harness.load.records import FILE
 from harness.report.build import Report, build_report
+from harness.runtime_docker import exit_status_of
 from harness.telemetry import Telemetry
 from harness.variant_load import SloSpec
 
@@ -47,9 +48,8 @@ class LoadError(HarnessError):
 def server_version(endpoint: Endpoint) -> str | None:
     try:
         with endpoint.client(timeout=10) as client:
-            response = client.get("/version")
-        return str(response.json().get("version")) if response.status_code == 200 else None
-    except (httpx.HTTPError, ValueError, AttributeError):
+            return openai_calls.server_version(client)
+    except httpx.HTTPError:
         return None
 
 
@@ -86,11 +86,10 @@ def container_exit(client: docker.DockerClient, container_id: str) -> Callable[[
             container = client.containers.get(container_id)
         except docker.errors.NotFound:
             return "the serving container was removed"
-        if container.status in ("running", "created", "restarting"):
+        status = exit_status_of(container, refresh=False)
+        if status is None:
             return None
-        state = container.attrs["State"]
-        oom = ", OOM-killed" if state.get("OOMKilled") else ""
-        return f"the serving container exited with code {state.get('ExitCode')}{oom}"
+        return f"the serving container exited with code {status.code}{', OOM-killed' if status.oom_killed else ''}"
 
     return check
 

@@ -163,7 +163,9 @@ def test_greedy_diffs() -> None:
 
 
 @pytest.mark.parametrize(("text", "field"), [("alpha = 2\n", "alpha"), ("[metrics.nope]\nthreshold = 1\n", "nope"),
-                                             ("[metrics.ttft]\nthreshold = -1\n", "threshold"), ("x = 1\n", "x")])
+                                             ("[metrics.ttft]\nthreshold = -1\n", "threshold"), ("x = 1\n", "x"),
+                                             ("[metrics.ttft]\nthresh = 1\n", "'metrics.ttft.thresh': unknown key"),
+                                             ("[behaviour]\nfail_on_output_change = 1\n", "must be bool")])
 def test_thresholds_file_errors_name_the_field(tmp_path: Path, text: str, field: str) -> None:
     path = tmp_path / "compare.toml"
     path.write_text(text)

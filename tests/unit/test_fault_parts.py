@@ -70,14 +70,15 @@ def test_a_port_that_never_opened_is_named(closed_port: int) -> None:
     with pytest.raises(ReadinessTimeout, match=r"never answered HTTP .* the port never opened") as info:
         wait.wait_until_ready(Target(f"http://127.0.0.1:{closed_port}"))
     assert info.value.log_tail == "stuck loading"
-    assert set(wait.seen) == {"no answer"}
+    assert set(info.value.health) == {"no answer"}
 
 
 def test_a_server_that_answers_but_is_not_ready_is_not_called_deaf(loading_server: str) -> None:
     wait = HttpWait().with_startup_timeout(0.3).with_poll_interval(0.05)
-    with pytest.raises(ReadinessTimeout, match=r"not ready after 0s .*answered 503.*raise container.startup_timeout"):
+    expected = r"not ready after 0s .*answered 503.*raise container.startup_timeout"
+    with pytest.raises(ReadinessTimeout, match=expected) as info:
         wait.wait_until_ready(Target(loading_server))
-    assert transitions(wait.seen) == ("503",)
+    assert transitions(info.value.health) == ("503",)
 
 
 def test_port_refused_tells_a_dead_server_from_a_live_one(closed_port: int, loading_server: str) -> None:

@@ -117,3 +117,20 @@ def test_without_a_version_endpoint_the_variants_declared_version_applies() -> N
     unknown = UpstreamMarks((ENTRY,))
     unknown.learn(None)  # neither: not vLLM, nothing applies
     assert unknown.applied == () and unknown.version is None
+
+
+GOOD = '[[deviation]]\nid="a"\nchecks=["t"]\nversions=">=0.26"\nseen=[]\nreason="r"\nlink="l"\n'
+
+
+@pytest.mark.parametrize(("text", "problem"), [
+    (GOOD + "ticket = 1\n", "'deviation[0].ticket': unknown key; allowed: id, checks, versions, seen, reason, link"),
+    (GOOD.replace('link="l"\n', ""), "'deviation[0].link': is required"),
+    (GOOD.replace('checks=["t"]', "checks=[]"), "'deviation[0].checks': must be a non-empty list of check patterns"),
+    (GOOD + GOOD, "'deviation.id': ids must be unique; repeated: ['a']"),
+])
+def test_each_registry_mistake_is_one_line(tmp_path: Path, text: str, problem: str) -> None:
+    bad = tmp_path / "r.toml"
+    bad.write_text(text)
+    with pytest.raises(SpecError) as caught:
+        upstream.load(bad)
+    assert problem in str(caught.value) and "\n" not in str(caught.value)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -144,3 +145,55 @@ def test_readme_example_spec_is_valid(tmp_path: Path) -> None:
     variant = parse_spec(write_spec(tmp_path, example, name="qwen"))
     assert variant.gpu.vendor == "nvidia" and variant.secret_env == ("HF_TOKEN",)
     assert variant.capabilities.multi_image == 4
+
+
+@pytest.mark.parametrize(
+    ("text", "field", "problem"),
+    [
+        # an unknown key, also where the misspelling leaves a required key missing
+        ("[serve]\nmodel = 'm'\nserved_model_nam = 'm'\n", "serve.served_model_nam", "unknown key; allowed: model,"),
+        (MINIMAL + "[[mounts]]\nsource = 'a'\ntarget = 'b'\nreadonly = true\n", "mounts[0].readonly",
+         "unknown key; allowed: source, target, read_only"),
+        # a wrong type, at the root, in a list, in a table of text
+        ("description = 3\n" + MINIMAL, "description", "must be str, got 3"),
+        ("secret_env = ['A', true]\n" + MINIMAL, "secret_env[1]", "must be str, got True"),
+        (MINIMAL + "[env]\nA = [1]\n", "env.A", "must be str"),
+        (MINIMAL + "[load]\nconcurrency = 4\n", "load.concurrency", "must be a list, got 4"),
+        ("serve = 3\n", "serve", "must be a table"),
+        # a value outside its enum or range
+        (MINIMAL + "[load]\nkinds = ['chat', 'video']\n", "load.kinds[1]", "one of chat, vision, completions"),
+        (MINIMAL + "[load]\nconcurrency = [0]\n", "load.concurrency[0]", "must be a positive integer, got 0"),
+        (MINIMAL + "[load.slo]\np99_ttft_ms = -1\n", "load.slo.p99_ttft_ms", ">= 0, got -1"),
+        (MINIMAL + "[process]\ncommand = []\n", "process.command", "non-empty list"),
+        # a missing required key, with what it must be
+        ("description = 'x'\n", "serve", "is required: a table with at least model and served_model_name"),
+        (MINIMAL + "[[mounts]]\nsource = 'a'\n", "mounts[0].target", "is required"),
+        # the loader's own keys are not the spec's
+        ("name = 'x'\n" + MINIMAL, "name", "a variant's name is its folder's name"),
+    ],
+)
+def test_each_kind_of_mistake_is_one_line(tmp_path: Path, text: str, field: str, problem: str) -> None:
+    path = write_spec(tmp_path, text)
+    with pytest.raises(SpecError) as caught:
+        parse_spec(path)
+    message = str(caught.value)
+    assert caught.value.field == field and problem in message, message
+    assert message.startswith(f"{path}: field '{field}': ") and "\n" not in message
+
+
+def test_schema_file_is_current_and_accepts_every_spec() -> None:
+    import json
+
+    import jsonschema
+
+    from harness import variant_schema
+
+    committed = REPO_IMAGES / variant_schema.SCHEMA_FILE
+    assert committed.read_text() == variant_schema.text(), "stale: run `python -m harness.variant_schema`"
+    checker = jsonschema.Draft202012Validator(json.loads(committed.read_text()))
+    specs = [*REPO_IMAGES.glob("*/variant.toml"), *(REPO_IMAGES.parent / "tests" / "fixtures").rglob("variant.toml")]
+    assert len(specs) > 10
+    for path in specs:
+        checker.validate(tomllib.loads(path.read_text()))
+    with pytest.raises(jsonschema.ValidationError):  # an editor flags what the loader refuses
+        checker.validate(tomllib.loads(MINIMAL + "[container]\nport = 70000\n"))

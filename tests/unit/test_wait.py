@@ -11,7 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from harness.errors import ContainerExited, ReadinessTimeout
-from harness.wait import ExitStatus, HttpWait, ModelListedWait, server_ready
+from harness.wait import ExitStatus, HttpWait, ModelListedWait, server_ready, transitions
 
 
 class Target:
@@ -66,8 +66,12 @@ def server() -> Iterator[str]:
 
 def test_waits_through_503_until_ready(server: str) -> None:
     Scripted.ready_after = 0.6
-    seconds = server_ready("/health", "tiny").with_poll_interval(0.05).wait_until_ready(Target(server))
-    assert 0.5 <= seconds < 5
+    wait = server_ready("/health", "tiny")
+    ready = wait.with_poll_interval(0.05).wait_until_ready(Target(server))
+    assert 0.5 <= ready.seconds < 5
+    # what /health answered comes back with the result; the strategy itself was not changed by polling
+    assert transitions(ready.health) == ("503", "200") and len(ready.health) > 2
+    assert wait.poll_interval == 0.5 and vars(wait.strategies[0]) == {"path": "/health", "status_code": 200}
 
 
 def test_exited_container_fails_at_once_with_code_and_log() -> None:
