@@ -12,6 +12,7 @@ from harness.compare.render import markdown, page
 from harness.compare.runs import Side
 from harness.compare.thresholds import Thresholds
 from harness.report.html import write_html
+from harness.results import HistoryLine
 from harness.trend import page as trend_page
 
 HOSTILE = "<script>alert(1)</script>"
@@ -48,8 +49,9 @@ def test_compare_and_trend_pages_share_the_base() -> None:
     assert "<title>compare: REGRESSION</title>" in compared and "<tr class=\"bad\">" in compared
     assert compared.count("data:image/png;base64,") == 1 and HOSTILE not in compared
 
-    records = [{"run": f"r{i}", "time": f"2026-01-0{i + 1}T00:00:00", "variant": HOSTILE,
-                "ready_seconds": 10.0 + 10 * (i > 3), "identity": {}} for i in range(6)]
+    records = [HistoryLine.model_validate({"kind": "suite", "run": f"r{i}", "started": f"2026-01-0{i + 1}T00:00:00",
+                                           "variant": HOSTILE, "ready_seconds": 10.0 + 10 * (i > 3)})
+               for i in range(6)]
     trend = trend_page(records, Thresholds(), 3)
     assert "<div class=\"regression\"><img" in trend and HOSTILE not in trend and "ready_seconds: regression" in trend
     css = compared.split("<style>")[1].split("</style>")[0]
