@@ -92,7 +92,8 @@ def main() -> None:
         print(f"timed server ({args.server_processes} processes): TTFT {args.ttft_ms} ms, ITL {args.itl_ms} ms, "
               f"{args.output_len} tokens; load average {os.getloadavg()[0]:.2f} on {cores} cores")
         print(f"{'streams':>7} {'ideal/s':>8} {'client':>15} {'ok':>5} {'chunks/s':>9} {'kept':>5} {'req/s':>7} "
-              f"{'lag med':>8} {'lag p99':>8} {'TTFT err med':>12} {'p99':>7} {'ITL err p99':>11} {'CPU %':>6}  self-check")
+              f"{'lag med':>8} {'lag p99':>8} {'TTFT err med':>12} {'p99':>7} {'ITL err p99':>11} {'CPU %':>6}"
+              "  self-check")
         for streams in (int(x) for x in args.streams.split(",")):
             # each stream sends its requests back to back: output_len chunks per TTFT + (output_len - 1) ITLs
             ideal = streams * args.output_len / ((args.ttft_ms + (args.output_len - 1) * args.itl_ms) / 1e3)
@@ -105,7 +106,8 @@ def main() -> None:
                 if accurate and rate > best[name][0]:
                     best[name] = (rate, r["ok"] / r["span"])
                 print(f"{streams:>7} {ideal:>8.0f} {name:>15} {r['ok']:>5} {rate:>9.0f} {kept:>5.0%} "
-                      f"{r['ok'] / r['span']:>7.1f} {r['lag_med']:>8.3f} {r['lag_p99']:>8.3f} {r['ttft_med']:>12.3f} {r['ttft_p99']:>7.3f} "
+                      f"{r['ok'] / r['span']:>7.1f} {r['lag_med']:>8.3f} {r['lag_p99']:>8.3f} "
+                      f"{r['ttft_med']:>12.3f} {r['ttft_p99']:>7.3f} "
                       f"{r['itl_p99']:>11.3f} {r['cpu_pct']:>6.1f}  {r.get('check', '-')}"
                       f"{'' if accurate else '  (over a limit)'}", flush=True)
     print(f"\ncapacity: highest chunks/s with lag p99 <= {args.max_lag_ms} ms, TTFT error median <= "

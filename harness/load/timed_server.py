@@ -123,6 +123,16 @@ def _interrupt(*_: object) -> None:
     raise KeyboardInterrupt
 
 
+async def _child(port: int, host: str, ready_w: int, kw: dict[str, object]) -> None:
+    """One of serve_processes' servers: says it listens (a byte down the pipe), then serves."""
+    listening = asyncio.Event()
+    serving = serve(port, reuse_port=True, quiet=True, ready=listening, host=host, **kw)  # type: ignore[arg-type]
+    task = asyncio.create_task(serving)
+    await listening.wait()
+    os.write(ready_w, b".")
+    await task
+
+
 def serve_processes(processes: int, port: int, host: str, **kw: object) -> None:
     """The same server in `processes` forked processes sharing one port (SO_REUSEPORT: the kernel spreads the
     connections), so a benchmark can offer more chunks a second than one Python process writes."""
@@ -136,16 +146,8 @@ def serve_processes(processes: int, port: int, host: str, **kw: object) -> None:
         pid = os.fork()
         if pid == 0:
             os.close(ready_r)
-            event = asyncio.Event()
-
-            async def child() -> None:
-                task = asyncio.create_task(serve(port, reuse_port=True, quiet=True, ready=event, host=host, **kw))  # type: ignore[arg-type]
-                await event.wait()
-                os.write(ready_w, b".")
-                await task
-
             with contextlib.suppress(KeyboardInterrupt):
-                asyncio.run(child())
+                asyncio.run(_child(port, host, ready_w, kw))
             os._exit(0)
         children.append(pid)
     os.close(ready_w)
