@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import shutil
+import signal
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -14,6 +15,12 @@ from harness.labels import SESSION, SESSION_ID
 
 FIXTURES = Path(__file__).parent / "fixtures"
 REPO = Path(__file__).resolve().parents[1]
+
+# Several tests press Ctrl-C on the processes they start (SIGINT). A shell script that runs the tests as a
+# background job (`... &`) makes them ignore SIGINT, and an ignored signal is inherited through exec; a
+# handled one is not. So SIGINT is handled here, and the processes the tests start can be interrupted.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(scope="session")
