@@ -18,7 +18,7 @@ import select
 import socket
 import threading
 import time
-from enum import Enum
+from enum import StrEnum
 from http.server import BaseHTTPRequestHandler
 
 OVERSIZED_BYTES = 512 * 1024 * 1024
@@ -29,7 +29,7 @@ UNRESOLVABLE_HOST = "media-fault.invalid"
 HTML = b"<!doctype html><html><head><title>Sign in</title></head><body><p>Sign in to continue.</p></body></html>"
 
 
-class Fault(str, Enum):
+class Fault(StrEnum):
     REFUSED = "refused"
     UNRESOLVABLE = "unresolvable"
     SILENT = "silent"

@@ -19,8 +19,17 @@ from harness import imagegen, mediagen
 from harness.endpoint import Endpoint
 from harness.image_server import MediaServer
 from harness.media_kinds import AUDIO, VIDEO, Modality
-from harness.multimodal import Media, MediaChat, assert_still_healthy, audio, check_refusal, collisions, describe
-from harness.multimodal import send, video
+from harness.multimodal import (
+    Media,
+    MediaChat,
+    assert_still_healthy,
+    audio,
+    check_refusal,
+    collisions,
+    describe,
+    send,
+    video,
+)
 from harness.openai_calls import ServerFacts, all_hold
 
 pytestmark = pytest.mark.requires("chat")
@@ -119,39 +128,44 @@ class Case:
     why: str
 
 
-def _raw(modality: Modality, label: str, payload: bytes, mime: str) -> Callable[[], Media]:
-    return lambda: modality.media(label, imagegen.data_url_of(payload, mime))
+def _data(modality: Modality, label: str, payload: Callable[[], bytes], mime: str) -> Callable[[], Media]:
+    return lambda: modality.media(label, imagegen.data_url_of(payload(), mime))
 
 
 def _gif() -> bytes:
     return mediagen.gif_bytes(mediagen.moving_square("blue"))
 
 
+def _tone() -> bytes:
+    return mediagen.tone_wav(440.0)
+
+
+def _vid(name: str, label: str, payload: Callable[[], bytes], mime: str, may_succeed: bool, why: str) -> Case:
+    return Case(name, VIDEO, _data(VIDEO, label, payload, mime), may_succeed, why)
+
+
+def _aud(name: str, label: str, payload: Callable[[], bytes], mime: str, may_succeed: bool, why: str) -> Case:
+    return Case(name, AUDIO, _data(AUDIO, label, payload, mime), may_succeed, why)
+
+
+TRUST = "the bytes are a valid clip; a server may trust the content over the label, or refuse the label"
 CASES = [
-    Case("video_truncated", VIDEO, lambda: VIDEO.media("GIF cut in half", imagegen.data_url_of(_gif()[:len(_gif()) // 2], GIF)),
-         False, "not a decodable clip"),
-    Case("video_zero_frames", VIDEO, lambda: VIDEO.media("JPEG-frames data URL with no frame", "data:video/jpeg;base64,"),
+    _vid("video_truncated", "GIF cut in half", lambda: _gif()[:len(_gif()) // 2], GIF, False, "not a decodable clip"),
+    Case("video_zero_frames", VIDEO, lambda: VIDEO.media("JPEG-frames data URL of no frame", "data:video/jpeg;base64,"),
          False, "a clip of no frames"),
-    Case("video_wrong_container", VIDEO, lambda: VIDEO.media("WAV bytes labelled video/mp4",
-                                                             imagegen.data_url_of(mediagen.tone_wav(440.0), "video/mp4")),
-         False, "audio bytes are no video"),
-    Case("video_huge_resolution", VIDEO, lambda: VIDEO.media("4096x4096 GIF", imagegen.data_url_of(mediagen.huge_gif(), GIF)),
-         True, "valid; resizing it is legitimate, so is refusing it"),
-    Case("video_long", VIDEO, lambda: VIDEO.media("2000-frame GIF", imagegen.data_url_of(mediagen.long_gif(), GIF)),
-         True, "valid; sampling frames from it is legitimate, so is refusing it"),
-    Case("video_wrong_mime", VIDEO, lambda: VIDEO.media("GIF labelled audio/wav", imagegen.data_url_of(_gif(), WAV)),
-         True, "the bytes are a valid clip; a server may trust the content over the label, or refuse the label"),
-    Case("audio_truncated", AUDIO, lambda: AUDIO.media("WAV cut inside its header", imagegen.data_url_of(
-        mediagen.tone_wav(440.0)[:30], WAV)), False, "not a decodable clip"),
-    Case("audio_zero_samples", AUDIO, lambda: AUDIO.media("WAV of no samples", imagegen.data_url_of(
-        mediagen.wav_of([]), WAV)), False, "a clip of no sound at all"),
-    Case("audio_wrong_container", AUDIO, lambda: AUDIO.media("PNG bytes labelled audio/wav", imagegen.data_url_of(
-        imagegen.encode(imagegen.shapes()), WAV)), False, "image bytes are no audio"),
-    Case("audio_long", AUDIO, lambda: AUDIO.media("10-minute WAV", imagegen.data_url_of(
-        mediagen.silence_wav(600.0), WAV)), True, "valid; truncating it is legitimate, so is refusing it"),
-    Case("audio_wrong_mime", AUDIO, lambda: AUDIO.media("WAV labelled video/mp4", imagegen.data_url_of(
-        mediagen.tone_wav(440.0), "video/mp4")), True,
-         "the bytes are a valid clip; a server may trust the content over the label, or refuse the label"),
+    _vid("video_wrong_container", "WAV labelled video/mp4", _tone, "video/mp4", False, "audio bytes are no video"),
+    _vid("video_huge_resolution", "4096x4096 GIF", mediagen.huge_gif, GIF, True,
+         "valid; resizing it is legitimate, so is refusing it"),
+    _vid("video_long", "2000-frame GIF", mediagen.long_gif, GIF, True,
+         "valid; sampling frames from it is legitimate, so is refusing it"),
+    _vid("video_wrong_mime", "GIF labelled audio/wav", _gif, WAV, True, TRUST),
+    _aud("audio_truncated", "WAV cut in its header", lambda: _tone()[:30], WAV, False, "not a decodable clip"),
+    _aud("audio_zero_samples", "WAV of no samples", lambda: mediagen.wav_of([]), WAV, False, "no sound at all"),
+    _aud("audio_wrong_container", "PNG labelled audio/wav", lambda: imagegen.encode(imagegen.shapes()), WAV, False,
+         "image bytes are no audio"),
+    _aud("audio_long", "10-minute WAV", lambda: mediagen.silence_wav(600.0), WAV, True,
+         "valid; truncating it is legitimate, so is refusing it"),
+    _aud("audio_wrong_mime", "WAV labelled video/mp4", _tone, "video/mp4", True, TRUST),
 ]
 
 
