@@ -78,6 +78,11 @@ class Answer:
     def same_as(self, other: Answer) -> bool:
         return self.signature == other.signature
 
+    def identical(self, other: Answer) -> bool:
+        """Same tokens, same runners-up and the same gaps between the best two, to the last bit: what two
+        requests give when the model saw the very same inputs (one cached result served twice)."""
+        return self.signature == other.signature and self.margins == other.margins
+
     def agrees_with(self, other: Answer) -> bool:
         """Equal tokens, or parting first where either answer was nearly tied (see the module docstring)."""
         if self.tokens == other.tokens:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 
 from harness.errors import SpecError
+from harness.load.config import KINDS
 from harness.spec_table import Table, allowed
 
 
@@ -69,8 +70,8 @@ def parse_load(t: Table | None) -> LoadSpec:
     if any(c < 1 for c in concurrency) or any(r <= 0 for r in rates):
         raise SpecError(t.path, "load.concurrency/rates", "must be positive numbers")
     kinds = t.strings("kinds") or LoadSpec.kinds
-    if any(k not in ("chat", "vision", "completions") for k in kinds):
-        raise SpecError(t.path, "load.kinds", f"must be among chat, vision, completions, got {list(kinds)}")
+    if any(k not in KINDS for k in kinds):
+        raise SpecError(t.path, "load.kinds", f"must be among {', '.join(KINDS)}, got {list(kinds)}")
     slo = t.table("slo")
     return LoadSpec(kinds=kinds, concurrency=concurrency, duration=duration, rates=rates, burstiness=burstiness,
                     ignore_eos=t.get("ignore_eos", bool, True), slo=_slo(slo) if slo else SloSpec(), **numbers)
