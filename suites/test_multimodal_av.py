@@ -150,7 +150,9 @@ def _aud(name: str, label: str, payload: Callable[[], bytes], mime: str, may_suc
 
 TRUST = "the bytes are a valid clip; a server may trust the content over the label, or refuse the label"
 CASES = [
-    _vid("video_truncated", "GIF cut in half", lambda: _gif()[:len(_gif()) // 2], GIF, False, "not a decodable clip"),
+    _vid("video_truncated", "GIF cut inside its header", lambda: _gif()[:20], GIF, False, "not a decodable clip"),
+    _vid("video_cut_in_half", "GIF cut in half", lambda: _gif()[:len(_gif()) // 2], GIF, True,
+         "the frames before the cut are whole: decoding them is legitimate, so is refusing the clip"),
     Case("video_zero_frames", VIDEO, lambda: VIDEO.media("JPEG-frames data URL of no frame", "data:video/jpeg;base64,"),
          False, "a clip of no frames"),
     _vid("video_wrong_container", "WAV labelled video/mp4", _tone, "video/mp4", False, "audio bytes are no video"),

@@ -26,7 +26,7 @@ pytestmark = pytest.mark.requires("chat")
 
 # longer than one fetch at any timeout a server should have (vLLM: 5 s images, 10 s audio, 30 s video): a
 # server still silent after this waits (or retries) far past its own fetch timeout
-ANSWER_WITHIN_S = 60.0
+ANSWER_WITHIN_S = 45.0
 
 WHY = {
     Fault.REFUSED: "the media host refuses the connection",
@@ -56,11 +56,17 @@ def test_failing_media_url_is_refused(modality: Modality, fault: Fault, chat: Me
     url = media_server.fault_url(fault, modality.sample(), modality.mime)
     media = [modality.media(f"URL that fails ({fault.value}) {url}", url)]
     try:
-        response = send(chat, media)
+        response: httpx.Response | None = send(chat, media)
     except httpx.TimeoutException:
-        raise AssertionError(f"sent {describe(media)} ({WHY[fault]}): no answer within {ANSWER_WITHIN_S:.0f} s; "
-                             "the server waits on the media host without a deadline") from None
-    record_property("status", response.status_code)
-    record_property("error", response.text[:200] if response.status_code != 200 else "")
-    all_hold(lambda: check_refusal(response, describe(media), False, WHY[fault]),
-             lambda: assert_still_healthy(endpoint, server, describe(media), modality.data_media()))
+        response = None
+    if response is not None:
+        record_property("status", response.status_code)
+        record_property("error", response.text[:200] if response.status_code != 200 else "")
+
+    def judged() -> None:
+        assert response is not None, (f"sent {describe(media)} ({WHY[fault]}): no answer within "
+                                      f"{ANSWER_WITHIN_S:.0f} s; the server waits (or retries) on the media host "
+                                      "far past any fetch timeout")
+        check_refusal(response, describe(media), False, WHY[fault])
+
+    all_hold(judged, lambda: assert_still_healthy(endpoint, server, describe(media), modality.data_media()))
