@@ -20,6 +20,9 @@ class Modality:
     part: Callable[[str, str], Media]  # (label, url) -> the content part
     mime: str  # of the samples
     make: Callable[[int], bytes]  # a distinct sample for each index
+    # how long a server may take to give up on a media host that never answers: three times vLLM's own
+    # default fetch timeout for the modality (VLLM_IMAGE/AUDIO/VIDEO_FETCH_TIMEOUT: 5, 10, 30 s)
+    answer_within_s: float
 
     def sample(self, index: int = 0) -> bytes:
         return self.make(index)
@@ -44,7 +47,7 @@ def _audio(index: int) -> bytes:
     return mediagen.tone_wav(TONES_HZ[index % len(TONES_HZ)])
 
 
-IMAGE = Modality("image", "vision", image, "image/png", _image)
-VIDEO = Modality("video", "video", video, "image/gif", _video)
-AUDIO = Modality("audio", "audio", audio, "audio/wav", _audio)
+IMAGE = Modality("image", "vision", image, "image/png", _image, answer_within_s=15.0)
+VIDEO = Modality("video", "video", video, "image/gif", _video, answer_within_s=90.0)
+AUDIO = Modality("audio", "audio", audio, "audio/wav", _audio, answer_within_s=30.0)
 MODALITIES = (IMAGE, VIDEO, AUDIO)

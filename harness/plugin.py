@@ -98,12 +98,12 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(session, "vllm-harness-session")
 
 
-OPT_IN_MARKERS = ("load", "disruptive")
+OPT_IN_MARKERS = ("load", "disruptive", "media")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Load and disruptive tests are opt-in: without a -m expression that names their marker, they are
-    deselected. Disruptive ones (they stop the server) run after all others."""
+    """Load, disruptive and media (booting the video/audio variants) tests are opt-in: without a -m
+    expression that names their marker, they are deselected. Disruptive ones (they stop the server) run after all others."""
     for marker in OPT_IN_MARKERS:
         if marker in (config.getoption("markexpr") or ""):
             continue

@@ -24,10 +24,6 @@ from harness.openai_calls import ServerFacts, all_hold
 
 pytestmark = pytest.mark.requires("chat")
 
-# longer than one fetch at any timeout a server should have (vLLM: 5 s images, 10 s audio, 30 s video): a
-# server still silent after this waits (or retries) far past its own fetch timeout
-ANSWER_WITHIN_S = 45.0
-
 WHY = {
     Fault.REFUSED: "the media host refuses the connection",
     Fault.UNRESOLVABLE: "the media host name does not resolve",
@@ -41,18 +37,20 @@ WHY = {
 
 
 @pytest.fixture
-def chat(endpoint: Endpoint, server: ServerFacts) -> Iterator[MediaChat]:
-    # a connection of its own per test (uvicorn closes one after an unhandled 500)
-    with endpoint.client(timeout=ANSWER_WITHIN_S) as client:
-        yield MediaChat(client, endpoint, server, max_tokens=4)
+def client(endpoint: Endpoint) -> Iterator[httpx.Client]:
+    with endpoint.client() as client:  # a connection of its own per test (uvicorn closes one after a 500)
+        yield client
 
 
 @pytest.mark.parametrize("fault", list(Fault), ids=lambda f: f.value)
 @pytest.mark.parametrize("modality", [pytest.param(m, marks=pytest.mark.requires(m.capability), id=m.name)
                                       for m in MODALITIES])
-def test_failing_media_url_is_refused(modality: Modality, fault: Fault, chat: MediaChat, endpoint: Endpoint,
+def test_failing_media_url_is_refused(modality: Modality, fault: Fault, client: httpx.Client, endpoint: Endpoint,
                                       server: ServerFacts, media_server: MediaServer,
                                       record_property: pytest.RecordProperty) -> None:
+    # a server still silent after answer_within_s waits (or retries) far past any fetch timeout of its own
+    chat = MediaChat(client, endpoint, server, max_tokens=4)
+    client.timeout = httpx.Timeout(modality.answer_within_s)
     url = media_server.fault_url(fault, modality.sample(), modality.mime)
     media = [modality.media(f"URL that fails ({fault.value}) {url}", url)]
     try:
@@ -65,8 +63,8 @@ def test_failing_media_url_is_refused(modality: Modality, fault: Fault, chat: Me
 
     def judged() -> None:
         assert response is not None, (f"sent {describe(media)} ({WHY[fault]}): no answer within "
-                                      f"{ANSWER_WITHIN_S:.0f} s; the server waits (or retries) on the media host "
-                                      "far past any fetch timeout")
+                                      f"{modality.answer_within_s:.0f} s; the server waits (or retries) on the media "
+                                      "host far past any fetch timeout")
         check_refusal(response, describe(media), False, WHY[fault])
 
     all_hold(judged, lambda: assert_still_healthy(endpoint, server, describe(media), modality.data_media()))

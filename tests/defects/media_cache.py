@@ -32,8 +32,9 @@ def all_but_last_rows(pixels: np.ndarray) -> bytes:
 
 
 def thumbnail(pixels: np.ndarray) -> bytes:
-    """A content 'hash' of an 8x8 thumbnail: images differing in a small region collide."""
-    return Image.fromarray(pixels).resize((8, 8), Image.Resampling.BOX).tobytes()
+    """A perceptual 'hash': a 4x4 grey thumbnail in 8 levels. Images differing in a small region collide."""
+    grey = np.asarray(Image.fromarray(pixels).convert("L").resize((4, 4), Image.Resampling.BOX))
+    return (grey // 32).tobytes()
 
 
 class KeyedImageCache(Defect):
