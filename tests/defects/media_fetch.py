@@ -32,8 +32,8 @@ class RefuseFailingMedia(Defect):
 def _fetch_problem(url: str) -> str | None:
     url = url.replace("host.docker.internal", host_gateway_address())  # the proxy runs on the host
     try:
-        with httpx.stream("GET", url, timeout=httpx.Timeout(DEADLINE_S), follow_redirects=True,
-                          max_redirects=5) as response:
+        with httpx.Client(timeout=DEADLINE_S, follow_redirects=True, max_redirects=5) as client, \
+                client.stream("GET", url) as response:
             if response.status_code != 200:
                 return f"HTTP {response.status_code}"
             if not response.headers.get("content-type", "").startswith(("image/", "video/", "audio/")):
