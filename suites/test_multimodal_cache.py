@@ -60,6 +60,8 @@ def _png(label: str, picture: Image.Image) -> Media:
 
 def _not_one_image(chat: MediaChat, label: str, other: Image.Image) -> None:
     base, changed = chat.ask([_png("base shapes image", _base())]), chat.ask([_png(label, other)])
+    if not base.margins or not changed.margins:
+        pytest.skip("the server returns no logprobs: answers this alike can only be told apart by them")
     assert not base.identical(changed), (f"two images that differ ({label}) got bit-identical answers, logprobs "
                                          f"included: one was answered from the other's cache? {changed.brief()}")
 

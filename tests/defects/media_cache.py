@@ -97,7 +97,8 @@ class StaleAfterEviction(Defect):
                 url = part["image_url"].get("url", "")
                 if url in self.order and len(self.order) - self.order.index(url) > self.EVICT_AFTER:
                     part["image_url"]["url"] = self.order[-1]
-                self.order.append(url) if url not in self.order else None
+                if url not in self.order:
+                    self.order.append(url)
 
         rewrite(exchange, stale)
         return None
