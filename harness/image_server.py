@@ -12,6 +12,7 @@ Where it listens depends on where the server under test runs:
 from __future__ import annotations
 
 import hashlib
+import socket
 import threading
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -19,10 +20,12 @@ from types import TracebackType
 
 from harness.errors import UsageError
 from harness.host_gateway import host_gateway_address
+from harness.media_faults import SERVED, UNRESOLVABLE_HOST, Fault, closed_port
+from harness.media_faults import serve as serve_fault
 
 DOCKER = "docker"
 EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp", "image/gif": "gif",
-              "audio/wav": "wav", "application/octet-stream": "bin"}
+              "audio/wav": "wav", "video/mp4": "mp4", "video/webm": "webm", "application/octet-stream": "bin"}
 
 
 @dataclass(frozen=True)
@@ -48,7 +51,10 @@ class MediaServer:
     def __init__(self, address: ServeAddress) -> None:
         self.address = address
         self._blobs: dict[str, tuple[bytes, str]] = {}
+        self._faults: dict[str, tuple[Fault, bytes, str]] = {}
         self._server: ThreadingHTTPServer | None = None
+        self._closed_port: socket.socket | None = None
+        self._stop = threading.Event()
         self.requests: list[str] = []  # paths fetched, so a check can tell the server really fetched
 
     @property
@@ -63,12 +69,30 @@ class MediaServer:
         self._blobs[path] = (payload, mime)
         return self.base_url + path
 
+    def fault_url(self, fault: Fault, payload: bytes, mime: str) -> str:
+        """A URL for `payload` that fails the `fault` way (harness.media_faults); the payload is what a
+        trickle or an oversized answer starts with."""
+        name = f"{hashlib.sha256(payload).hexdigest()[:12]}.{EXTENSIONS.get(mime, 'bin')}"
+        if fault is Fault.REFUSED:
+            assert self._closed_port is not None, "the media server is not started"
+            return f"http://{self.address.url_host}:{self._closed_port.getsockname()[1]}/media/{name}"
+        if fault is Fault.UNRESOLVABLE:
+            return f"http://{UNRESOLVABLE_HOST}/media/{name}"
+        assert fault in SERVED
+        path = f"/fault/{fault.value}/{name}"
+        for suffix in ("a", "b") if fault is Fault.REDIRECT_LOOP else ("",):
+            self._faults[path + suffix] = (fault, payload, mime)
+        return self.base_url + path + ("a" if fault is Fault.REDIRECT_LOOP else "")
+
     def __enter__(self) -> MediaServer:
-        blobs, fetched = self._blobs, self.requests
+        blobs, faults, fetched, stop = self._blobs, self._faults, self.requests, self._stop
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
                 fetched.append(self.path)
+                if self.path in faults:
+                    serve_fault(self, *faults[self.path], self.path, stop)
+                    return
                 found = blobs.get(self.path)
                 if found is None:
                     self.send_error(404)
@@ -89,11 +113,16 @@ class MediaServer:
             raise UsageError(f"cannot serve test media on {self.address.bind}: {exc}; pass --image-host "
                              "with an address of this machine") from None
         self._server.daemon_threads = True
+        self._closed_port = closed_port(self.address.bind)
         threading.Thread(target=self._server.serve_forever, name="media-server", daemon=True).start()
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
+        self._stop.set()  # ends faulty answers still holding a connection
+        if self._closed_port is not None:
+            self._closed_port.close()
+            self._closed_port = None
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()

@@ -46,11 +46,44 @@ def jpeg_frames_data_url(frames: list[Image.Image]) -> str:
 
 def tone_wav(frequency_hz: float, seconds: float = 1.0, rate: int = 16000) -> bytes:
     """A sine tone; different frequencies are different inputs to any audio encoder."""
-    samples = (round(12000 * math.sin(2 * math.pi * frequency_hz * n / rate)) for n in range(int(seconds * rate)))
+    return wav_of(tone_samples(frequency_hz, seconds, rate), rate)
+
+
+def blank_clip(frames: int = FRAMES) -> list[Image.Image]:
+    """The control for moving_square: the same grey background, nothing on it."""
+    return [Image.new("RGB", FRAME_SIZE, COLORS["gray"]) for _ in range(frames)]
+
+
+def huge_gif(side: int = 4096, frames: int = 4) -> bytes:
+    """Frames far larger than any vision encoder takes (a GIF compresses flat frames to a few KiB)."""
+    return gif_bytes([Image.new("RGB", (side, side), COLORS[c]) for c in ("red", "blue", "green", "yellow")[:frames]])
+
+
+def long_gif(frames: int = 2000) -> bytes:
+    """A clip of `frames` frames (at 10 ms each, 20 s); each frame a small, cheap image."""
+    clip = [Image.new("RGB", (64, 64), (i % 256, (7 * i) % 256, 90)) for i in range(frames)]
+    return gif_bytes(clip, frame_ms=10)
+
+
+def wav_of(samples: list[int], rate: int = 16000) -> bytes:
     buffer = io.BytesIO()
     with wave.open(buffer, "wb") as out:
         out.setnchannels(1)
         out.setsampwidth(2)
         out.setframerate(rate)
-        out.writeframes(b"".join(struct.pack("<h", s) for s in samples))
+        out.writeframes(struct.pack(f"<{len(samples)}h", *samples))
     return buffer.getvalue()
+
+
+def tone_samples(frequency_hz: float, seconds: float, rate: int = 16000) -> list[int]:
+    return [round(12000 * math.sin(2 * math.pi * frequency_hz * n / rate)) for n in range(int(seconds * rate))]
+
+
+def silence_wav(seconds: float = 1.0, rate: int = 16000) -> bytes:
+    """The control for tone_wav: the same length, all zeros."""
+    return wav_of([0] * int(seconds * rate), rate)
+
+
+def two_tones_wav(first_hz: float, second_hz: float, seconds: float = 1.0) -> bytes:
+    """Half a clip of one tone, then half of the other: swapping them reverses the clip's time order."""
+    return wav_of(tone_samples(first_hz, seconds / 2) + tone_samples(second_hz, seconds / 2))

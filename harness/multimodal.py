@@ -78,6 +78,11 @@ class Answer:
     def same_as(self, other: Answer) -> bool:
         return self.signature == other.signature
 
+    def identical(self, other: Answer) -> bool:
+        """Same tokens, same runners-up and the same gaps between the best two, to the last bit: what two
+        requests give when the model saw the very same inputs (one cached result served twice)."""
+        return self.signature == other.signature and self.margins == other.margins
+
     def agrees_with(self, other: Answer) -> bool:
         """Equal tokens, or parting first where either answer was nearly tied (see the module docstring)."""
         if self.tokens == other.tokens:
@@ -202,6 +207,23 @@ def error_problems(response: httpx.Response) -> list[str]:
         except ValueError:
             problems.append("a 4xx whose body is not JSON")
     return problems
+
+
+def send(chat: MediaChat, media: Sequence[Media]) -> httpx.Response:
+    """The answer to `media`, or an AssertionError when the server dropped the connection instead."""
+    try:
+        return chat.post(media)
+    except httpx.TransportError as exc:
+        raise AssertionError(f"sent {describe(media)}: the server dropped the connection without an answer "
+                             f"({type(exc).__name__}: {exc}); did it crash?") from None
+
+
+def assert_still_healthy(endpoint: Endpoint, server: ServerFacts, after: str, probe: Media) -> None:
+    """On a fresh connection: /health answers 200 and a good request with `probe` still gets its answer."""
+    with endpoint.client() as client:
+        health = client.get(endpoint.health_path)
+        assert health.status_code == 200, f"after {after}: {endpoint.health_path} answered {health.status_code}"
+        MediaChat(client, endpoint, server, max_tokens=4).ask([probe])
 
 
 def check_refusal(response: httpx.Response, sent: str, may_succeed: bool, why: str) -> None:

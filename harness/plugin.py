@@ -35,8 +35,10 @@ MARKERS = {
     "disruptive": "disruptive: stops the server under test; runs only when -m names it "
                   "(e.g. -m 'disruptive or not disruptive'), after every other test",
     "slow": "slow: boots a second server or otherwise takes minutes; on by default, deselect with -m 'not slow'",
+    "media": "media: boots the video and audio variants (cpu-tiny-av, cpu-tiny-audio); runs only when -m names it "
+             "(-m media)",
 }
-OPT_IN_MARKERS = ("load", "disruptive")
+OPT_IN_MARKERS = ("load", "disruptive", "media")
 # an identifier of pytest's -m grammar (_pytest.mark.expression); and/or/not are its keywords
 _IDENT = re.compile(r"(?:\w|:|\+|-|\.|\[|\]|\\|/)+")
 

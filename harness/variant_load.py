@@ -12,7 +12,7 @@ from harness.spec_table import Bool, FieldProblem, Float, Int, spec
 
 Limit = Annotated[Float, Field(ge=0, description="a limit >= 0")] | None
 Positive = Annotated[Int, Field(ge=1, description="a positive integer")]
-LoadKind = Literal["chat", "vision", "completions"]
+LoadKind = Literal["chat", "vision", "video", "audio", "completions"]  # harness.load.config.KINDS
 
 
 @spec()

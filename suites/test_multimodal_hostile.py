@@ -12,14 +12,14 @@ import base64
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-import httpx
 import pytest
 from PIL import Image
 
 from harness import imagegen
 from harness.endpoint import Endpoint
 from harness.image_server import MediaServer
-from harness.multimodal import Media, MediaChat, check_refusal, describe, image
+from harness.multimodal import Media, MediaChat, check_refusal, describe, image, send
+from harness.multimodal import assert_still_healthy as healthy
 from harness.openai_calls import ServerFacts, all_hold
 
 pytestmark = pytest.mark.requires("chat", "vision")
@@ -74,21 +74,8 @@ def chat(endpoint: Endpoint, server: ServerFacts) -> Iterator[MediaChat]:
         yield MediaChat(client, endpoint, server, max_tokens=4)
 
 
-def send(chat: MediaChat, media: list[Media]) -> httpx.Response:
-    try:
-        return chat.post(media)
-    except httpx.TransportError as exc:
-        raise AssertionError(f"sent {describe(media)}: the server dropped the connection without an answer "
-                             f"({type(exc).__name__}: {exc}); did it crash?") from None
-
-
 def assert_still_healthy(endpoint: Endpoint, server: ServerFacts, after: str) -> None:
-    """On a fresh connection: /health answers 200 and a plain image request still gets its answer."""
-    with endpoint.client() as client:
-        health = client.get(endpoint.health_path)
-        assert health.status_code == 200, f"after {after}: {endpoint.health_path} answered {health.status_code}"
-        MediaChat(client, endpoint, server, max_tokens=4).ask(
-            [image("checkerboard (health probe)", imagegen.data_url(imagegen.checkerboard()))])
+    healthy(endpoint, server, after, image("checkerboard (health probe)", imagegen.data_url(imagegen.checkerboard())))
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)

@@ -172,13 +172,26 @@ class VisionUser(LoadUser):
     kind = "vision"
 
 
+class VideoUser(LoadUser):
+    """Streaming chat completions with one short clip each (JPEG frames), never the same clip twice."""
+
+    kind = "video"
+
+
+class AudioUser(LoadUser):
+    """Streaming chat completions with one second of sound each (WAV), never the same sound twice."""
+
+    kind = "audio"
+
+
 class CompletionsUser(LoadUser):
     """Streaming text completions."""
 
     kind = "completions"
 
 
-USER_CLASSES: dict[str, type[LoadUser]] = {"chat": ChatUser, "vision": VisionUser, "completions": CompletionsUser}
+USER_CLASSES: dict[str, type[LoadUser]] = {"chat": ChatUser, "vision": VisionUser, "video": VideoUser,
+                                           "audio": AudioUser, "completions": CompletionsUser}
 
 
 def monitor(emit: Callable[[str], None]) -> None:
@@ -220,7 +233,7 @@ def warmup(config: LoadConfig, sink: Callable[[str], None]) -> None:
 
 def _environment(config: LoadConfig) -> Environment:
     State.config = config
-    State.images = ImageMaker() if "vision" in config.kinds else None
+    State.images = ImageMaker() if {"vision", "video"} & set(config.kinds) else None
     return Environment(user_classes=[USER_CLASSES[k] for k in config.kinds])
 
 

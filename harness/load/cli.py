@@ -36,7 +36,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--duration", type=float, metavar="S", help="seconds per level instead of --requests")
     p.add_argument("--input-len", type=int, help="prompt length (words, ~tokens)")
     p.add_argument("--output-len", type=int, help="max_tokens (exact with ignore_eos)")
-    p.add_argument("--kinds", type=_list(str), help="user classes: chat, vision, completions")
+    p.add_argument("--kinds", type=_list(str), help="user classes: chat, vision, video, audio, completions")
     p.add_argument("--no-ignore-eos", action="store_true", help="for servers that reject vLLM's ignore_eos")
     p.add_argument("--warmup", type=int, help="warm-up requests before measuring (default 1)")
     p.add_argument("--workers", type=int, default=None,

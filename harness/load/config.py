@@ -11,7 +11,7 @@ from typing import Any
 
 from harness.errors import UsageError
 
-KINDS = ("chat", "vision", "completions")
+KINDS = ("chat", "vision", "video", "audio", "completions")
 STREAMS_PER_PROCESS = 128  # what one load-generator process drives before a second one starts
 
 

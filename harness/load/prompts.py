@@ -2,13 +2,16 @@
 token cost is measured once with the server's own tokenizer (`word_costs`), and a prompt is filled to
 the requested number of text tokens (exact but for how its first and last words join their neighbours,
 measured within 2 tokens); elsewhere a word counts as about one token (the server's
-usage reports the exact count either way). Each vision request carries an image no other request has, so
-the server's multimodal cache cannot hide the encoder's cost."""
+usage reports the exact count either way). Each vision request carries an image no other request has, each
+video request a clip and each audio request a sound no other has, so the server's multimodal cache cannot
+hide the encoders' cost."""
 
 from __future__ import annotations
 
+import base64
 import io
 import json
+import wave
 from typing import TYPE_CHECKING
 
 import httpx
@@ -89,6 +92,29 @@ class ImageMaker:
         Image.fromarray(pixels).save(buffer, format="PNG", compress_level=1)
         return buffer.getvalue()
 
+    def video_url(self, rng: np.random.Generator, frames: int = 4) -> str:
+        """vLLM's JPEG-frames data URL: the base picture, each frame's top rows random."""
+        encoded = []
+        for _ in range(frames):
+            pixels = self.base.copy()
+            pixels[:8] = rng.integers(0, 256, size=pixels[:8].shape, dtype=np.uint8)
+            buffer = io.BytesIO()
+            Image.fromarray(pixels).save(buffer, format="JPEG", quality=90)
+            encoded.append(base64.b64encode(buffer.getvalue()).decode())
+        return "data:video/jpeg;base64," + ",".join(encoded)
+
+
+def noise_wav(rng: np.random.Generator, seconds: float = 1.0, rate: int = 16000) -> bytes:
+    """A second of quiet random noise (16-bit mono): a distinct sound per request."""
+    samples = rng.integers(-3000, 3000, size=int(seconds * rate), dtype=np.int16)
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes(samples.astype("<i2").tobytes())
+    return buffer.getvalue()
+
 
 def body(kind: str, config: LoadConfig, rng: np.random.Generator, images: ImageMaker | None = None
          ) -> tuple[str, bytes]:
@@ -106,5 +132,11 @@ def body(kind: str, config: LoadConfig, rng: np.random.Generator, images: ImageM
         maker = images or ImageMaker()
         content = [{"type": "text", "text": text},
                    {"type": "image_url", "image_url": {"url": data_url_of(maker.png(rng), "image/png")}}]
+    elif kind == "video":
+        content = [{"type": "text", "text": text},
+                   {"type": "video_url", "video_url": {"url": (images or ImageMaker()).video_url(rng)}}]
+    elif kind == "audio":
+        content = [{"type": "text", "text": text},
+                   {"type": "audio_url", "audio_url": {"url": data_url_of(noise_wav(rng), "audio/wav")}}]
     payload["messages"] = [{"role": "user", "content": content}]
     return "/v1/chat/completions", json.dumps(payload).encode()

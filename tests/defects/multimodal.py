@@ -17,18 +17,22 @@ from tests.defects.proxy import Defect, Exchange, Reply
 WHITE_URL = imagegen.data_url(imagegen.solid((255, 255, 255)))
 
 
-def _image_parts(body: Any) -> Iterator[tuple[list[Any], dict[str, Any]]]:
-    """(content list, part) for every image part of a chat request."""
+def media_parts(body: Any, kind: str = "image_url") -> Iterator[tuple[list[Any], dict[str, Any]]]:
+    """(content list, part) for every part of type `kind` (image_url, video_url, audio_url) of a chat request."""
     messages = body.get("messages") if isinstance(body, dict) else None
     for message in messages if isinstance(messages, list) else []:
         content = message.get("content") if isinstance(message, dict) else None
         if isinstance(content, list):
             for part in list(content):
-                if isinstance(part, dict) and part.get("type") == "image_url":
+                if isinstance(part, dict) and part.get("type") == kind:
                     yield content, part
 
 
-def _rewrite(exchange: Exchange, change: Callable[[Any], None]) -> None:
+def _image_parts(body: Any) -> Iterator[tuple[list[Any], dict[str, Any]]]:
+    return media_parts(body)
+
+
+def rewrite(exchange: Exchange, change: Callable[[Any], None]) -> None:
     body = exchange.json
     if isinstance(body, dict) and exchange.path.endswith("/chat/completions"):
         change(body)
@@ -43,7 +47,7 @@ class WhitenImages(Defect):
             for _, part in _image_parts(body):
                 part["image_url"]["url"] = WHITE_URL
 
-        _rewrite(exchange, whiten)
+        rewrite(exchange, whiten)
         return None
 
 
@@ -55,7 +59,7 @@ class DropImages(Defect):
             for content, part in list(_image_parts(body)):
                 content.remove(part)
 
-        _rewrite(exchange, drop)
+        rewrite(exchange, drop)
         return None
 
 
@@ -68,7 +72,7 @@ class FirstImageOnly(Defect):
             for part in parts[1:]:
                 part["image_url"] = dict(parts[0]["image_url"])
 
-        _rewrite(exchange, first_only)
+        rewrite(exchange, first_only)
         return None
 
 

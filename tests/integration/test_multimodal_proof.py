@@ -25,10 +25,11 @@ SUITES = ["suites/test_multimodal.py", "suites/test_multimodal_hostile.py", "sui
 BUDGET_SECONDS = 60
 
 
-def run_suites(base_url: str, reports: Path, files: list[str], *extra: str) -> tuple[dict[str, str], str]:
-    """Run suite files against a server; the outcome of each test by name, and the output."""
+def run_suites(base_url: str, reports: Path, files: list[str], *extra: str,
+               image: str = "cpu-tiny") -> tuple[dict[str, str], str]:
+    """Run suite files against a server (of variant `image`); the outcome of each test by name, and the output."""
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", *files, "--base-url", base_url, "--image", "cpu-tiny", "-rA",
+        [sys.executable, "-m", "pytest", *files, "--base-url", base_url, "--image", image, "-rA",
          "-p", "no:cacheprovider", "--reports-dir", str(reports), *extra],
         cwd=REPO, capture_output=True, text=True, timeout=600)
     outcomes = {m.group(2): m.group(1) for m in re.finditer(r"^(PASSED|FAILED|SKIPPED|ERROR) \S+::(\S+)",

@@ -110,7 +110,7 @@ def test_config_rejects_contradictions() -> None:
     with pytest.raises(Exception, match="not both"):
         LoadConfig(base_url="x", model="m", requests=5, duration=3).check()
     with pytest.raises(Exception, match="kinds"):
-        LoadConfig(base_url="x", model="m", requests=5, kinds=("audio",)).check()
+        LoadConfig(base_url="x", model="m", requests=5, kinds=("smell",)).check()
     config = LoadConfig(base_url="x", model="m", requests=5, rates=(2.0, 4.0), concurrency=(8,))
     assert [label for label, _, _ in config.levels()] == ["rate=2", "rate=4"]
     assert LoadConfig.from_json(config.to_json()) == config
