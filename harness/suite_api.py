@@ -10,10 +10,11 @@ Fixtures (harness.plugin; session-scoped unless said):
     record          RunRecorder    the run folder's writer: `record.answer(GreedyAnswer(...))`
     boot_another    BootAnother    `with boot_another(env, "suffix") as second:` the variant booted again
 
-Markers: `requires(*capabilities)`, `load`, `disruptive`, `slow` (see `pytest --markers`).
+Markers: `requires(*capabilities)`, `load`, `disruptive`, `slow`, `media` (see `pytest --markers`).
 
 Check helpers a suite imports from their own modules: `openai_calls`, `openai_shapes`, `responses_shapes`,
-`responses_stream`, `responses_media`, `refusals`, `multimodal`, `imagegen`, `mediagen`, `inflight`,
+`responses_stream`, `responses_media`, `refusals`, `multimodal`, `imagegen`, `mediagen`, `media_faults`,
+`media_kinds`, `inflight`,
 `prometheus`, `sse`, `lanes`, `container_probe`, `wait.poll_until`, and `load.runner.run_load` with
 `load.config.LoadConfig`.
 """

@@ -161,7 +161,7 @@ def test_readme_example_spec_is_valid(tmp_path: Path) -> None:
         (MINIMAL + "[load]\nconcurrency = 4\n", "load.concurrency", "must be a list, got 4"),
         ("serve = 3\n", "serve", "must be a table"),
         # a value outside its enum or range
-        (MINIMAL + "[load]\nkinds = ['chat', 'video']\n", "load.kinds[1]", "one of chat, vision, completions"),
+        (MINIMAL + "[load]\nkinds = ['chat', 'smell']\n", "load.kinds[1]", "one of chat, vision, video, audio, completions"),
         (MINIMAL + "[load]\nconcurrency = [0]\n", "load.concurrency[0]", "must be a positive integer, got 0"),
         (MINIMAL + "[load.slo]\np99_ttft_ms = -1\n", "load.slo.p99_ttft_ms", ">= 0, got -1"),
         (MINIMAL + "[process]\ncommand = []\n", "process.command", "non-empty list"),
