@@ -69,7 +69,7 @@ def launched(tmp_path_factory: pytest.TempPathFactory, image: str,
              images_dir: Path = REPO / "images") -> Iterator[Endpoint]:
     """A shipped variant (or one in `images_dir`) built and booted the way `pytest suites/ --image NAME`
     does; removed on exit."""
-    from harness.launch import TargetOptions, launch
+    from harness.launch import TargetOptions, launch, terminate_as_interrupt
     from harness.progress import LogProgress
     from harness.results import RunRecorder
 
@@ -78,7 +78,8 @@ def launched(tmp_path_factory: pytest.TempPathFactory, image: str,
     recorder = RunRecorder(reports, image)
     progress = LogProgress(recorder.dir / "build.log", show=print)
     try:
-        with launch(options, recorder, progress) as endpoint:
+        # a cancelled CI job (SIGTERM) unwinds like Ctrl-C: the server is removed, not left for `reap`
+        with terminate_as_interrupt(), launch(options, recorder, progress) as endpoint:
             yield endpoint
     finally:
         progress.close()
