@@ -14,12 +14,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from harness.build import build_variant
-from harness.engine import connect
-from harness.launch import TargetOptions, launch
+from harness.image.build import build_variant
 from harness.progress import LogProgress
 from harness.results import RunRecorder
-from harness.variant import load_variant
+from harness.server.engine import connect
+from harness.server.launch import TargetOptions, launch
+from harness.spec.variant import load_variant
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -37,8 +37,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from load_accuracy import REPO, aiohttp_run, harness_run
 
 sys.path.insert(0, str(REPO))
-from harness.child_server import child_server
 from harness.report.build import CLIENT_FILE, client_check, read_optional
+from harness.server.child_server import child_server
 
 
 def harness_checked(url: str, streams: int, requests: int, output_len: int, folder: Path, workers: int,

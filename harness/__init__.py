@@ -1,6 +1,6 @@
 """vllm-image-harness: build, boot and test vLLM Docker images.
 
-Data flows one way: variant spec (harness.variant) → built image (harness.build) → running endpoint
+Data flows one way: variant spec (harness.spec.variant) → built image (harness.image.build) → running endpoint
 (harness.runtime_*) → results (harness.results) → report. docs/ARCHITECTURE.md maps every module.
 """
 
@@ -8,9 +8,9 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from harness.endpoint import Endpoint
 from harness.errors import BootError, BuildError, HarnessError, UsageError
-from harness.variant import Capabilities, Variant, load_variant
+from harness.server.endpoint import Endpoint
+from harness.spec.variant import Capabilities, Variant, load_variant
 
 __all__ = [
     "BootError",

@@ -13,15 +13,15 @@ from rich.table import Table
 from rich.text import Text
 
 from harness import __version__, target_options
-from harness.build import build_variant
-from harness.engine import connect
 from harness.errors import HarnessError
-from harness.launch import TargetOptions, launch, terminate_as_interrupt
+from harness.image.build import build_variant
 from harness.progress import LogProgress
-from harness.reaper import reap
 from harness.results import RunRecorder
+from harness.server.engine import connect
+from harness.server.launch import TargetOptions, launch, terminate_as_interrupt
+from harness.server.reaper import reap
+from harness.spec.variant import default_images_dir, load_all, load_variant
 from harness.tables import print_whole
-from harness.variant import default_images_dir, load_all, load_variant
 
 # soft_wrap: an error stays one line however narrow the terminal (or a CI log) is
 console = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -85,7 +85,7 @@ def _cmd_up(args: argparse.Namespace) -> int:
 def _cmd_load(args: argparse.Namespace) -> int:
     from harness.load import cli as load_cli
     from harness.load.runner import run_load
-    from harness.variant_load import LoadSpec
+    from harness.spec.variant_load import LoadSpec
 
     load_cli.check_target(args)
     options = TargetOptions(images_dir=args.images_dir, reports_dir=args.reports_dir, image=args.name,
@@ -114,14 +114,14 @@ def _cmd_load(args: argparse.Namespace) -> int:
 
 
 def _cmd_plan(args: argparse.Namespace) -> int:
-    from harness.plan import print_plan
+    from harness.image.plan import print_plan
 
     print_plan(load_variant(args.images_dir, args.name))
     return 0
 
 
 def _cmd_env(args: argparse.Namespace) -> int:
-    from harness.compose_env import write_for
+    from harness.image.compose_env import write_for
 
     for key, value in write_for(load_variant(args.images_dir, args.name), args.output).items():
         print(f"{key}={value}")
@@ -136,13 +136,13 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
 
 def _cmd_gate(args: argparse.Namespace) -> int:
-    from harness import gate
+    from harness.compare import gate
 
     return gate.run(args, args.images_dir, args.reports_dir, console)
 
 
 def _cmd_nightly(args: argparse.Namespace) -> int:
-    from harness import nightly
+    from harness.compare import nightly
 
     return nightly.run(args, args.images_dir, args.reports_dir, console)
 
@@ -195,13 +195,13 @@ def parser() -> argparse.ArgumentParser:
     compare.set_defaults(func=_cmd_compare)
     gate = sub.add_parser("gate", help="the vLLM bump gate: build NAME at two vLLM versions, run suites + load "
                                        "interleaved (A B A B), compare; exit 1 on a regression")
-    from harness.gate import add_arguments as gate_arguments
+    from harness.compare.gate import add_arguments as gate_arguments
 
     gate_arguments(gate)
     gate.set_defaults(func=_cmd_gate)
     nightly = sub.add_parser("nightly", help="run the suites on every variant (or --image ...), append to the "
                                              "history, render the trend page; exit 1 on a confirmed regression")
-    from harness.nightly import add_arguments as nightly_arguments
+    from harness.compare.nightly import add_arguments as nightly_arguments
 
     nightly_arguments(nightly)
     nightly.set_defaults(func=_cmd_nightly)

@@ -14,8 +14,8 @@ import pluggy
 if TYPE_CHECKING:
     import pytest
 
-    from harness.endpoint import Endpoint
     from harness.results import HistoryLine
+    from harness.server.endpoint import Endpoint
 
 hookspec = pluggy.HookspecMarker("pytest")
 

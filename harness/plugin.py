@@ -17,16 +17,16 @@ import openai
 import pytest
 
 from harness import hookspec, target_options
-from harness.endpoint import Endpoint
+from harness.checks.image_server import MediaServer, serve_address
+from harness.checks.openai_calls import ServerFacts
 from harness.errors import HarnessError
-from harness.image_server import MediaServer, serve_address
-from harness.launch import TargetOptions
-from harness.openai_calls import ServerFacts
 from harness.results import RunRecorder
+from harness.server.endpoint import Endpoint
+from harness.server.launch import TargetOptions
+from harness.server.transport import FreshAfterServerError
 from harness.session import SESSION, HarnessSession
+from harness.spec.variant import default_images_dir
 from harness.suite_api import BootAnother
-from harness.transport import FreshAfterServerError
-from harness.variant import default_images_dir
 
 # the markers the harness gives suites, declared here only
 MARKERS = {
@@ -59,7 +59,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="an address of this machine where the server under test can fetch test media over http "
                          "('docker': the Docker bridge, as host.docker.internal; the default for --runtime docker)")
     group.addoption("--strict-upstream", action="store_true",
-                    help="apply none of the known upstream vLLM deviations (harness/upstream_issues.toml): "
+                    help="apply none of the known upstream vLLM deviations (harness/spec/upstream_issues.toml): "
                          "raw OpenAI conformance")
     group.addoption("--run-dir", type=Path, default=None, metavar="PATH",
                     help="write this run's folder here (default: a new one under REPORTS_DIR/runs/)")
@@ -177,7 +177,7 @@ def media_server(endpoint: Endpoint, pytestconfig: pytest.Config) -> Iterator[Me
 @pytest.fixture(scope="session")
 def openai_client(endpoint: Endpoint) -> Iterator[openai.OpenAI]:
     """The official client, as users' code talks to the server: its own parsing rules, no retries."""
-    http = httpx.Client(timeout=120.0, transport=FreshAfterServerError())  # see harness.transport
+    http = httpx.Client(timeout=120.0, transport=FreshAfterServerError())  # see harness.server.transport
     with openai.OpenAI(base_url=endpoint.v1_url, api_key=endpoint.api_key or "EMPTY", max_retries=0,
                        timeout=120.0, http_client=http) as client, http:
         yield client

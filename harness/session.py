@@ -18,15 +18,15 @@ from pathlib import Path
 import httpx
 import pytest
 
-from harness.endpoint import Endpoint
+from harness.checks.openai_calls import ServerFacts, probe
 from harness.errors import HarnessError, UsageError
-from harness.launch import TargetOptions, launch, terminate_as_interrupt
-from harness.openai_calls import ServerFacts, probe
 from harness.progress import LogProgress
 from harness.results import RunRecorder, history_file
 from harness.results.outcome import outcome
-from harness.upstream_marks import UpstreamMarks
-from harness.variant import Capabilities, capability_names, variant_names
+from harness.server.endpoint import Endpoint
+from harness.server.launch import TargetOptions, launch, terminate_as_interrupt
+from harness.spec.upstream_marks import UpstreamMarks
+from harness.spec.variant import Capabilities, capability_names, variant_names
 
 ENDPOINT_FIXTURES = {"endpoint", "api", "openai_client"}
 SESSION = pytest.StashKey["HarnessSession"]()

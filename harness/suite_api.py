@@ -24,10 +24,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 
-from harness.endpoint import Endpoint, StackMembers
-from harness.image_server import MediaServer
-from harness.openai_calls import ServerFacts
+from harness.checks.image_server import MediaServer
+from harness.checks.openai_calls import ServerFacts
 from harness.results import GreedyAnswer, RunRecorder
+from harness.server.endpoint import Endpoint, StackMembers
 
 BootAnother = Callable[[tuple[tuple[str, str], ...], str], AbstractContextManager[Endpoint]]
 """The `boot_another` fixture: (extra server env, folder suffix) -> the second server, as a context."""

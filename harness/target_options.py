@@ -14,8 +14,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from harness.launch import RUNTIMES
-from harness.variant import capability_names
+from harness.server.launch import RUNTIMES
+from harness.spec.variant import capability_names
 
 
 def positive_float(text: str) -> float:

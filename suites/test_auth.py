@@ -8,8 +8,8 @@ from typing import Any
 import httpx
 import pytest
 
-from harness.endpoint import Endpoint
-from harness.openai_calls import chat_payload, completion_payload
+from harness.checks.openai_calls import chat_payload, completion_payload
+from harness.server.endpoint import Endpoint
 
 
 def _requests(endpoint: Endpoint) -> list[tuple[str, str, dict[str, Any] | None]]:

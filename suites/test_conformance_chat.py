@@ -12,9 +12,9 @@ from typing import Any
 import httpx
 import pytest
 
-from harness import openai_calls, openai_shapes
-from harness.endpoint import Endpoint
-from harness.openai_calls import Call, ServerFacts
+from harness.checks import openai_calls, openai_shapes
+from harness.checks.openai_calls import Call, ServerFacts
+from harness.server.endpoint import Endpoint
 
 pytestmark = pytest.mark.requires("chat")
 PATH = "/v1/chat/completions"

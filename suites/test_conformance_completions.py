@@ -8,9 +8,9 @@ from typing import Any
 import httpx
 import pytest
 
-from harness import openai_calls, openai_shapes
-from harness.endpoint import Endpoint
-from harness.openai_calls import LONG_PROMPT, Call, ServerFacts
+from harness.checks import openai_calls, openai_shapes
+from harness.checks.openai_calls import LONG_PROMPT, Call, ServerFacts
+from harness.server.endpoint import Endpoint
 
 pytestmark = pytest.mark.requires("completions")
 PATH = "/v1/completions"

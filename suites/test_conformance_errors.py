@@ -10,10 +10,10 @@ from typing import Any
 import httpx
 import pytest
 
-from harness import openai_calls, openai_shapes
-from harness.endpoint import Endpoint
-from harness.openai_calls import ServerFacts
-from harness.refusals import rejected, rejected_and_still_serving, still_serving
+from harness.checks import openai_calls, openai_shapes
+from harness.checks.openai_calls import ServerFacts
+from harness.checks.refusals import rejected, rejected_and_still_serving, still_serving
+from harness.server.endpoint import Endpoint
 
 CHAT, COMPLETIONS = "/v1/chat/completions", "/v1/completions"
 MALFORMED = b'{"model": "m", "messages": [{"role": "user", "content": "hi"'  # cut short

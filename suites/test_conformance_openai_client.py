@@ -11,10 +11,10 @@ from openai.types import Completion
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 from openai.types.responses import Response, ResponseTextDeltaEvent
 
-from harness.endpoint import Endpoint
-from harness.openai_calls import LONG_PROMPT, ServerFacts
-from harness.openai_shapes import trim
-from harness.responses_shapes import TERMINAL_EVENTS
+from harness.checks.openai_calls import LONG_PROMPT, ServerFacts
+from harness.checks.openai_shapes import trim
+from harness.checks.responses_shapes import TERMINAL_EVENTS
+from harness.server.endpoint import Endpoint
 
 MESSAGES = [{"role": "user", "content": LONG_PROMPT}]
 

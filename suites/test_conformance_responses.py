@@ -15,11 +15,11 @@ from typing import Any
 import httpx
 import pytest
 
-from harness import openai_calls, responses_shapes
-from harness.endpoint import Endpoint
-from harness.openai_calls import RESPONSES, Call, ServerFacts
-from harness.openai_shapes import trim
-from harness.refusals import rejected, rejected_and_still_serving, still_serving
+from harness.checks import openai_calls, responses_shapes
+from harness.checks.openai_calls import RESPONSES, Call, ServerFacts
+from harness.checks.openai_shapes import trim
+from harness.checks.refusals import rejected, rejected_and_still_serving, still_serving
+from harness.server.endpoint import Endpoint
 
 pytestmark = pytest.mark.requires("responses")
 CHAT = "/v1/chat/completions"

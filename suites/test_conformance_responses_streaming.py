@@ -1,4 +1,4 @@
-"""Conformance, Responses API streaming, read by the harness's strict reader (harness.responses_stream):
+"""Conformance, Responses API streaming, read by the harness's strict reader (harness.checks.responses_stream):
 named events in the documented order, each in its documented shape, text deltas that add up to the final
 response's text, and the same answer as without streaming."""
 
@@ -9,10 +9,10 @@ from typing import Any
 import httpx
 import pytest
 
-from harness import openai_calls, responses_shapes
-from harness.endpoint import Endpoint
-from harness.openai_calls import RESPONSES, Call, ServerFacts
-from harness.openai_shapes import trim
+from harness.checks import openai_calls, responses_shapes
+from harness.checks.openai_calls import RESPONSES, Call, ServerFacts
+from harness.checks.openai_shapes import trim
+from harness.server.endpoint import Endpoint
 
 pytestmark = pytest.mark.requires("responses")
 FINISHED = ("completed", "incomplete")

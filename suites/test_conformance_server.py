@@ -7,9 +7,9 @@ import time
 import httpx
 import pytest
 
-from harness import openai_calls, openai_shapes, prometheus
-from harness.endpoint import Endpoint
-from harness.openai_calls import ServerFacts
+from harness.checks import openai_calls, openai_shapes, prometheus
+from harness.checks.openai_calls import ServerFacts
+from harness.server.endpoint import Endpoint
 
 # what a vLLM dashboard plots: load, KV cache, token throughput, latency
 DASHBOARD_FAMILIES = (

@@ -1,5 +1,5 @@
 """Conformance, streaming (SSE) for chat and completions, read by the harness's strict parser
-(harness.sse, the one the load tests use): framing, first delta, finish_reason, [DONE], usage, and the
+(harness.checks.sse, the one the load tests use): framing, first delta, finish_reason, [DONE], usage, and the
 same answer as without streaming.
 
 Framing (strict SSE, chunk shapes, the final `data: [DONE]`) is judged by one check; the others judge
@@ -12,9 +12,9 @@ from typing import Any
 import httpx
 import pytest
 
-from harness import openai_calls, openai_shapes
-from harness.endpoint import Endpoint
-from harness.openai_calls import Call, ServerFacts
+from harness.checks import openai_calls, openai_shapes
+from harness.checks.openai_calls import Call, ServerFacts
+from harness.server.endpoint import Endpoint
 
 CHAT, COMPLETIONS = "/v1/chat/completions", "/v1/completions"
 KINDS = [pytest.param(CHAT, marks=pytest.mark.requires("chat"), id="chat"),

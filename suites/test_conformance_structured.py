@@ -11,9 +11,9 @@ import httpx
 import jsonschema
 import pytest
 
-from harness import openai_calls, openai_shapes
-from harness.endpoint import Endpoint
-from harness.openai_calls import Call
+from harness.checks import openai_calls, openai_shapes
+from harness.checks.openai_calls import Call
+from harness.server.endpoint import Endpoint
 
 PATH = "/v1/chat/completions"
 SCHEMA: dict[str, Any] = {

@@ -9,9 +9,9 @@ import time
 import httpx
 import pytest
 
-from harness.endpoint import Endpoint
-from harness.inflight import ANSWERED, InFlight, long_request
-from harness.openai_calls import ServerFacts
+from harness.checks.inflight import ANSWERED, InFlight, long_request
+from harness.checks.openai_calls import ServerFacts
+from harness.server.endpoint import Endpoint
 
 FAILING = ("no answer", "503")
 CONCURRENT = 8

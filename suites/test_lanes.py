@@ -8,8 +8,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from harness.endpoint import Endpoint
-from harness.lanes import drive
+from harness.checks.lanes import drive
+from harness.server.endpoint import Endpoint
 
 pytestmark = pytest.mark.requires("chat")
 

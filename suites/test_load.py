@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from harness.endpoint import Endpoint
+from harness.checks.openai_calls import ServerFacts
 from harness.load.config import LoadConfig
 from harness.load.runner import run_load
-from harness.openai_calls import ServerFacts
 from harness.report.build import Report
-from harness.variant_load import LoadSpec
+from harness.server.endpoint import Endpoint
+from harness.spec.variant_load import LoadSpec
 
 pytestmark = pytest.mark.load
 

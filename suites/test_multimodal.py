@@ -3,7 +3,7 @@
 The seed of this project: vLLM served a vision model whose engine received all-white pixels, so every
 image gave the same answer while every smoke test passed. These checks catch that family on any model,
 random weights included, by comparing answers between requests (never against what the model "should"
-say); harness.multimodal explains how answers are compared so that chance does not fail a correct server.
+say); harness.checks.multimodal explains how answers are compared so that chance does not fail a correct server.
 """
 
 from __future__ import annotations
@@ -14,11 +14,11 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from harness import imagegen
-from harness.endpoint import Endpoint
-from harness.image_server import MediaServer
-from harness.multimodal import Answer, MediaChat, collisions, image, isolation_problems
-from harness.openai_calls import ServerFacts
+from harness.checks import imagegen
+from harness.checks.image_server import MediaServer
+from harness.checks.multimodal import Answer, MediaChat, collisions, image, isolation_problems
+from harness.checks.openai_calls import ServerFacts
+from harness.server.endpoint import Endpoint
 
 pytestmark = pytest.mark.requires("chat", "vision")
 

@@ -3,7 +3,7 @@ give distinct answers, one clip by http URL and by data URL gives the same answe
 silent control differ, the order of frames (or of sounds) matters, and hostile clips are refused with a
 4xx — never a 5xx — with the server still serving the modality afterwards.
 
-Test media are generated (harness.mediagen): a coloured square sliding over grey (GIF, or vLLM's
+Test media are generated (harness.checks.mediagen): a coloured square sliding over grey (GIF, or vLLM's
 JPEG-frames data URL), sine tones (WAV).
 """
 
@@ -15,11 +15,10 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
-from harness import imagegen, mediagen
-from harness.endpoint import Endpoint
-from harness.image_server import MediaServer
-from harness.media_kinds import AUDIO, VIDEO, Modality
-from harness.multimodal import (
+from harness.checks import imagegen, mediagen
+from harness.checks.image_server import MediaServer
+from harness.checks.media_kinds import AUDIO, VIDEO, Modality
+from harness.checks.multimodal import (
     PROMPT,
     Media,
     MediaChat,
@@ -31,7 +30,8 @@ from harness.multimodal import (
     send,
     video,
 )
-from harness.openai_calls import ServerFacts, all_hold
+from harness.checks.openai_calls import ServerFacts, all_hold
+from harness.server.endpoint import Endpoint
 
 pytestmark = pytest.mark.requires("chat")
 GIF, WAV = "image/gif", "audio/wav"
@@ -52,7 +52,7 @@ def _differ(chat: MediaChat, clip: Media, other: Media, why: str) -> None:
     assert not a.same_as(b), f"{why}: {a.brief()} / {b.brief()}"
 
 
-# agreement forgives answers that part at a near tie (batch-shape noise on GPUs, see harness.multimodal);
+# agreement forgives answers that part at a near tie (batch-shape noise on GPUs, see harness.checks.multimodal);
 # asked with two prompts, a clip that really differs shows at a confident choice under at least one
 PROMPTS = (PROMPT, "What happens in this clip, from start to end?")
 

@@ -18,10 +18,10 @@ import httpx
 import pytest
 from PIL import Image, ImageDraw
 
-from harness import imagegen
-from harness.endpoint import Endpoint
-from harness.multimodal import Answer, Media, MediaChat, image, isolation_problems
-from harness.openai_calls import ServerFacts
+from harness.checks import imagegen
+from harness.checks.multimodal import Answer, Media, MediaChat, image, isolation_problems
+from harness.checks.openai_calls import ServerFacts
+from harness.server.endpoint import Endpoint
 
 pytestmark = pytest.mark.requires("chat", "vision")
 

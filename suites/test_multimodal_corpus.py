@@ -7,10 +7,10 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from harness import imagegen
-from harness.endpoint import Endpoint
-from harness.multimodal import MediaChat, image
-from harness.openai_calls import ServerFacts
+from harness.checks import imagegen
+from harness.checks.multimodal import MediaChat, image
+from harness.checks.openai_calls import ServerFacts
+from harness.server.endpoint import Endpoint
 from harness.suite_api import GreedyAnswer, RunRecorder
 
 pytestmark = pytest.mark.requires("chat", "vision")

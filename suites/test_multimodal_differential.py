@@ -16,10 +16,10 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from harness import imagegen
-from harness.endpoint import Endpoint
-from harness.multimodal import Answer, MediaChat, image
-from harness.openai_calls import ServerFacts
+from harness.checks import imagegen
+from harness.checks.multimodal import Answer, MediaChat, image
+from harness.checks.openai_calls import ServerFacts
+from harness.server.endpoint import Endpoint
 from harness.suite_api import BootAnother
 
 pytestmark = [pytest.mark.slow, pytest.mark.requires("chat", "vision")]

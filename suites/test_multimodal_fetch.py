@@ -1,6 +1,6 @@
 """Media URLs that fail on the way (seed 004: image, video and audio by URL): the host refuses the
 connection, the name does not resolve, the host never answers, answers 500, redirects in a loop, sends an
-HTML page, trickles the bytes or sends far too many (harness.media_faults). Each must be answered with a
+HTML page, trickles the bytes or sends far too many (harness.checks.media_faults). Each must be answered with a
 4xx and a message — never a 5xx, never a dropped connection, never a server waiting forever — and the
 server must still serve that modality afterwards.
 
@@ -15,12 +15,12 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from harness.endpoint import Endpoint
-from harness.image_server import MediaServer
-from harness.media_faults import Fault
-from harness.media_kinds import MODALITIES, Modality
-from harness.multimodal import MediaChat, assert_still_healthy, check_refusal, describe, send
-from harness.openai_calls import ServerFacts, all_hold
+from harness.checks.image_server import MediaServer
+from harness.checks.media_faults import Fault
+from harness.checks.media_kinds import MODALITIES, Modality
+from harness.checks.multimodal import MediaChat, assert_still_healthy, check_refusal, describe, send
+from harness.checks.openai_calls import ServerFacts, all_hold
+from harness.server.endpoint import Endpoint
 
 pytestmark = pytest.mark.requires("chat")
 

@@ -15,12 +15,12 @@ from dataclasses import dataclass
 import pytest
 from PIL import Image
 
-from harness import imagegen
-from harness.endpoint import Endpoint
-from harness.image_server import MediaServer
-from harness.multimodal import Media, MediaChat, check_refusal, describe, image, send
-from harness.multimodal import assert_still_healthy as healthy
-from harness.openai_calls import ServerFacts, all_hold
+from harness.checks import imagegen
+from harness.checks.image_server import MediaServer
+from harness.checks.multimodal import Media, MediaChat, check_refusal, describe, image, send
+from harness.checks.multimodal import assert_still_healthy as healthy
+from harness.checks.openai_calls import ServerFacts, all_hold
+from harness.server.endpoint import Endpoint
 
 pytestmark = pytest.mark.requires("chat", "vision")
 

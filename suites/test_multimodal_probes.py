@@ -12,12 +12,12 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from harness import imagegen, mediagen
-from harness.endpoint import Endpoint
-from harness.image_server import MediaServer
-from harness.multimodal import Media, MediaChat, audio, image, video
-from harness.openai_calls import ServerFacts
-from harness.variant import Probe
+from harness.checks import imagegen, mediagen
+from harness.checks.image_server import MediaServer
+from harness.checks.multimodal import Media, MediaChat, audio, image, video
+from harness.checks.openai_calls import ServerFacts
+from harness.server.endpoint import Endpoint
+from harness.spec.variant import Probe
 
 pytestmark = pytest.mark.requires("chat")
 

@@ -1,7 +1,7 @@
 """Images through the Responses API (`input_image` parts), held to the multimodal suite's standard:
 distinct images give distinct answers, the same image gives the same answer through Responses as through
 chat completions (by data URL and by http URL), and hostile images are refused with a 4xx while the server
-keeps serving. Answers are compared as harness.multimodal explains (tokens and runners-up)."""
+keeps serving. Answers are compared as harness.checks.multimodal explains (tokens and runners-up)."""
 
 from __future__ import annotations
 
@@ -10,12 +10,12 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from harness import imagegen
-from harness.endpoint import Endpoint
-from harness.image_server import MediaServer
-from harness.multimodal import Answer, Media, MediaChat, check_refusal, collisions, describe, image
-from harness.openai_calls import ServerFacts
-from harness.responses_media import MediaResponses
+from harness.checks import imagegen
+from harness.checks.image_server import MediaServer
+from harness.checks.multimodal import Answer, Media, MediaChat, check_refusal, collisions, describe, image
+from harness.checks.openai_calls import ServerFacts
+from harness.checks.responses_media import MediaResponses
+from harness.server.endpoint import Endpoint
 
 pytestmark = pytest.mark.requires("responses", "vision")
 

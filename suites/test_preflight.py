@@ -8,9 +8,9 @@ from typing import Any
 import httpx
 import pytest
 
-from harness import openai_calls, openai_shapes
-from harness.endpoint import Endpoint
-from harness.imagegen import checkerboard, data_url
+from harness.checks import openai_calls, openai_shapes
+from harness.checks.imagegen import checkerboard, data_url
+from harness.server.endpoint import Endpoint
 
 
 def _chat(api: httpx.Client, endpoint: Endpoint, content: Any) -> str:

@@ -10,12 +10,12 @@ import time
 
 import pytest
 
-from harness.endpoint import Endpoint
-from harness.engine import connect
-from harness.inflight import InFlight, long_request
-from harness.openai_calls import ServerFacts
-from harness.runtime_docker import STOP_GRACE_SECONDS, exit_status_of
-from harness.wait import poll_until
+from harness.checks.inflight import InFlight, long_request
+from harness.checks.openai_calls import ServerFacts
+from harness.server.endpoint import Endpoint
+from harness.server.engine import connect
+from harness.server.runtime_docker import STOP_GRACE_SECONDS, exit_status_of
+from harness.server.wait import poll_until
 
 IN_FLIGHT = 4
 

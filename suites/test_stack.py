@@ -15,10 +15,11 @@ import pytest
 from docker.models.containers import Container
 from docker.models.networks import Network
 
-from harness import container_probe, prometheus
-from harness.endpoint import Endpoint, StackMembers
-from harness.engine import connect
-from harness.host_gateway import bridge_addresses, host_gateway_address, host_ipv4_addresses
+from harness.checks import prometheus
+from harness.server import container_probe
+from harness.server.endpoint import Endpoint, StackMembers
+from harness.server.engine import connect
+from harness.server.host_gateway import bridge_addresses, host_gateway_address, host_ipv4_addresses
 
 REQUESTS_SETTLE_S = 15.0  # vLLM counts a request just after its answer leaves
 SERVED = "vllm:request_success_total"

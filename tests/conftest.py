@@ -9,9 +9,9 @@ from pathlib import Path
 import docker
 import pytest
 
-from harness.endpoint import Endpoint
-from harness.engine import connect
-from harness.labels import SESSION, SESSION_ID
+from harness.server.endpoint import Endpoint
+from harness.server.engine import connect
+from harness.server.labels import SESSION, SESSION_ID
 
 FIXTURES = Path(__file__).parent / "fixtures"
 REPO = Path(__file__).resolve().parents[1]
@@ -69,9 +69,9 @@ def launched(tmp_path_factory: pytest.TempPathFactory, image: str,
              images_dir: Path = REPO / "images") -> Iterator[Endpoint]:
     """A shipped variant (or one in `images_dir`) built and booted the way `pytest suites/ --image NAME`
     does; removed on exit."""
-    from harness.launch import TargetOptions, launch, terminate_as_interrupt
     from harness.progress import LogProgress
     from harness.results import RunRecorder
+    from harness.server.launch import TargetOptions, launch, terminate_as_interrupt
 
     reports = tmp_path_factory.mktemp(f"{image}-reports")
     options = TargetOptions(images_dir=images_dir, reports_dir=reports, image=image)

@@ -11,7 +11,7 @@ import sys
 import tomllib
 from pathlib import Path
 
-from harness.variant import load_all
+from harness.spec.variant import load_all
 
 
 def version_at(ref: str, spec: Path, arg: str) -> str | None:

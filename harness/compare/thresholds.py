@@ -18,7 +18,7 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator
 
 from harness.errors import UsageError
-from harness.spec_table import Bool, FieldProblem, Float, read_toml, spec, validate
+from harness.spec.spec_table import Bool, FieldProblem, Float, read_toml, spec, validate
 
 Direction = Literal["up", "down", "change"]  # which way is bad
 

@@ -43,7 +43,7 @@ from harness.load.config import LoadConfig
 from harness.load.prompts import ImageMaker, body
 from harness.load.records import FILE, Record, RecordWriter, csv_line
 from harness.load.shapes import Quota, arrival_offsets, quotas
-from harness.transport import auth_headers
+from harness.server.transport import auth_headers
 
 CLIENT_FILE = "client.csv"
 CLIENT_COLUMNS = ("t", "worker", "lag_p50_ms", "lag_p99_ms", "lag_max_ms", "cpu_pct")

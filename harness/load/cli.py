@@ -12,8 +12,8 @@ from harness import target_options
 from harness.errors import UsageError
 from harness.load.config import LoadConfig
 from harness.report.build import Report
+from harness.spec.variant_load import LoadSpec
 from harness.tables import print_whole
-from harness.variant_load import LoadSpec
 
 
 def _list(kind: Callable[[str], float | int]) -> Callable[[str], tuple]:

@@ -26,8 +26,8 @@ from urllib.parse import urlsplit
 import httptools
 import orjson
 
+from harness.checks.sse import DONE, Decoder
 from harness.load.records import Record
-from harness.sse import DONE, Decoder
 
 NO_DONE_NOTE = "completed without 'data: [DONE]'"
 

@@ -18,7 +18,7 @@ import httpx
 import numpy as np
 from PIL import Image
 
-from harness.imagegen import data_url_of, shapes
+from harness.checks.imagegen import data_url_of, shapes
 
 if TYPE_CHECKING:
     from harness.load.config import LoadConfig

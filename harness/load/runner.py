@@ -26,17 +26,18 @@ import httpx
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from harness import __version__, openai_calls
-from harness.endpoint import Endpoint
-from harness.engine import connect
+from harness import __version__
+from harness.checks import openai_calls
 from harness.errors import HarnessError
 from harness.load.config import LoadConfig
 from harness.load.prompts import word_costs
 from harness.load.records import FILE
 from harness.report.build import Report, build_report
-from harness.runtime_docker import exit_status_of
+from harness.server.endpoint import Endpoint
+from harness.server.engine import connect
+from harness.server.runtime_docker import exit_status_of
+from harness.spec.variant_load import SloSpec
 from harness.telemetry import Telemetry
-from harness.variant_load import SloSpec
 
 AGENT_LOG = "agent.log"
 

@@ -28,7 +28,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from harness.child_server import child_server
+from harness.server.child_server import child_server
 
 MODEL = "timed"
 

@@ -14,7 +14,7 @@ import pandas as pd
 
 from harness.load import metrics
 from harness.load.records import FILE, Chunks, read
-from harness.variant_load import SloSpec
+from harness.spec.variant_load import SloSpec
 
 CLIENT_FILE = "client.csv"
 TELEMETRY_FILE = "telemetry.csv"

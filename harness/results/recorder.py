@@ -21,10 +21,10 @@ from pydantic import ValidationError
 
 from harness import __version__
 from harness.errors import UsageError
-from harness.labels import SESSION_ID
 from harness.results import history_file
 from harness.results.models import GreedyAnswer, HistoryLine, RunRecord, TestOutcome
 from harness.results.reader import GREEDY_FILE, OUTCOMES_FILE, RUN_FILE, read_run
+from harness.server.labels import SESSION_ID
 
 
 class RunRecorder:

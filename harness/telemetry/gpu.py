@@ -8,7 +8,7 @@ import time
 from typing import Any, Protocol
 
 from harness.errors import EnvironmentProblem
-from harness.gpu_libs import load
+from harness.server.gpu_libs import load
 
 Row = tuple[float, str, str, float]
 

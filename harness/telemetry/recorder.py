@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 import docker
 
-from harness.endpoint import Endpoint
+from harness.server.endpoint import Endpoint
 from harness.telemetry.container import ContainerStats
 from harness.telemetry.gpu import Row, open_gpu_sampler
 from harness.telemetry.server_metrics import MetricsSampler

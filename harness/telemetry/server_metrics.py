@@ -6,7 +6,7 @@ import time
 
 import httpx
 
-from harness import prometheus
+from harness.checks import prometheus
 
 Row = tuple[float, str, str, float]
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from harness import imagegen, mediagen
+from harness.checks import imagegen, mediagen
 from tests.defects.multimodal import media_parts, rewrite
 from tests.defects.proxy import Defect, Exchange, Reply
 

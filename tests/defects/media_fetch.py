@@ -8,7 +8,7 @@ import json
 
 import httpx
 
-from harness.host_gateway import host_gateway_address
+from harness.server.host_gateway import host_gateway_address
 from tests.defects.multimodal import media_parts
 from tests.defects.proxy import Defect, Exchange, Reply
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from PIL import Image, UnidentifiedImageError
 
-from harness import imagegen
+from harness.checks import imagegen
 from tests.defects.proxy import Defect, Exchange, Reply
 
 WHITE_URL = imagegen.data_url(imagegen.solid((255, 255, 255)))

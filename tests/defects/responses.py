@@ -12,7 +12,7 @@ from typing import Any
 
 from PIL import Image, ImageOps
 
-from harness import imagegen
+from harness.checks import imagegen
 from tests.defects.multimodal import WHITE_URL
 from tests.defects.proxy import Defect, Exchange, Reply, events
 

@@ -15,8 +15,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from harness.child_server import child_server
-from harness.endpoint import Endpoint
+from harness.server.child_server import child_server
+from harness.server.endpoint import Endpoint
 
 pytestmark = pytest.mark.integration
 

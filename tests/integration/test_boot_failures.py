@@ -17,10 +17,10 @@ import docker
 import pytest
 
 from harness.errors import BuildError, ContainerExited, ReadinessTimeout
-from harness.labels import VARIANT
-from harness.launch import TargetOptions, launch
 from harness.progress import LogProgress
 from harness.results import RunRecorder
+from harness.server.labels import VARIANT
+from harness.server.launch import TargetOptions, launch
 
 pytestmark = pytest.mark.integration
 

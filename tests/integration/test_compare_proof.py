@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from harness import history
 from harness.load.timed_server import running
+from harness.results import history
 
 pytestmark = pytest.mark.integration
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from harness.endpoint import Endpoint
+from harness.server.endpoint import Endpoint
 from tests.defects.proxy import Defect, DefectProxy, Exchange, Reply, events
 
 pytestmark = pytest.mark.integration

@@ -12,7 +12,7 @@ from pathlib import Path
 import docker
 import pytest
 
-from harness.labels import SESSION
+from harness.server.labels import SESSION
 
 pytestmark = pytest.mark.integration
 

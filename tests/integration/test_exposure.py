@@ -16,7 +16,7 @@ import docker
 import httpx
 import pytest
 
-from harness.labels import VARIANT
+from harness.server.labels import VARIANT
 
 pytestmark = pytest.mark.integration
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import history
+from harness.results import history
 
 pytestmark = pytest.mark.integration
 

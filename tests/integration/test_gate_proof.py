@@ -14,8 +14,8 @@ from pathlib import Path
 import docker
 import pytest
 
-from harness import history
-from harness.labels import VARIANT
+from harness.results import history
+from harness.server.labels import VARIANT
 
 pytestmark = pytest.mark.integration
 
@@ -31,7 +31,7 @@ def images(tmp_path_factory: pytest.TempPathFactory) -> Path:
     images = tmp_path_factory.mktemp("gate-images")
     shutil.copytree(FIXTURES / "gate-variant", images / "gate")
     shutil.copy(REPO / "harness" / "load" / "timed_server.py", images / "gate" / "timed_server.py")
-    # the timed server runs its HTTP front in a child process (harness.child_server): the image needs it too
+    # the timed server runs its HTTP front in a child process (harness.server.child_server): the image needs it too
     (images / "gate" / "harness").mkdir()
     (images / "gate" / "harness" / "__init__.py").write_text("")
     shutil.copy(REPO / "harness" / "child_server.py", images / "gate" / "harness" / "child_server.py")

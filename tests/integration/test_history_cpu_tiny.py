@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from harness import history
-from harness.endpoint import Endpoint
+from harness.results import history
+from harness.server.endpoint import Endpoint
 
 pytestmark = pytest.mark.integration
 

@@ -14,13 +14,13 @@ import pytest
 from docker.models.networks import Network
 from docker.types import IPAMConfig, IPAMPool
 
-from harness import container_probe
-from harness.build import build_variant
-from harness.host_gateway import bridge_addresses, host_gateway_address
-from harness.image_server import MediaServer, ServeAddress, serve_address
-from harness.labels import labels_for
+from harness.checks.image_server import MediaServer, ServeAddress, serve_address
+from harness.image.build import build_variant
 from harness.progress import LogProgress
-from harness.variant import load_variant
+from harness.server import container_probe
+from harness.server.host_gateway import bridge_addresses, host_gateway_address
+from harness.server.labels import labels_for
+from harness.spec.variant import load_variant
 
 pytestmark = pytest.mark.integration
 

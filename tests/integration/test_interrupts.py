@@ -16,9 +16,9 @@ from pathlib import Path
 import docker
 import pytest
 
-from harness.labels import VARIANT
 from harness.load.records import FILE, read
-from harness.wait import poll_until
+from harness.server.labels import VARIANT
+from harness.server.wait import poll_until
 
 pytestmark = pytest.mark.integration
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import docker
 import pytest
 
-from harness.labels import SESSION
+from harness.server.labels import SESSION
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -11,12 +11,12 @@ import docker
 import httpx
 import pytest
 
-from harness.build import build_variant
 from harness.errors import ContainerExited, ReadinessTimeout
-from harness.labels import SESSION, SESSION_ID, VARIANT
-from harness.launch import TargetOptions, launch
+from harness.image.build import build_variant
 from harness.progress import LogProgress
 from harness.results import RunRecorder
+from harness.server.labels import SESSION, SESSION_ID, VARIANT
+from harness.server.launch import TargetOptions, launch
 
 pytestmark = pytest.mark.integration
 
@@ -84,7 +84,7 @@ def test_readiness_timeout_carries_reason_and_removes(docker_client: docker.Dock
 def test_unchanged_variant_is_not_rebuilt(docker_client: docker.DockerClient, make_variant: Callable[..., Path],
                                           tmp_path: Path) -> None:
     images = make_variant()
-    from harness.variant import load_variant
+    from harness.spec.variant import load_variant
 
     progress = LogProgress(None, show=lambda _: None)
     first = build_variant(docker_client, load_variant(images, "stub"), progress)

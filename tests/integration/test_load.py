@@ -12,10 +12,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from harness.endpoint import Endpoint
 from harness.load.config import LoadConfig
 from harness.load.records import Chunks, read
 from harness.load.runner import run_load
+from harness.server.endpoint import Endpoint
 
 pytestmark = pytest.mark.integration
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.endpoint import Endpoint
+from harness.server.endpoint import Endpoint
 from tests.defects.media_cache import (
     CrossedWhenConcurrent,
     KeyedImageCache,

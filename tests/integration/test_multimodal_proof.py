@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.endpoint import Endpoint
+from harness.server.endpoint import Endpoint
 from tests.defects.foreign import NotVllm
 from tests.defects.multimodal import DropImages, FirstImageOnly, ServerErrorOnBadImage, WhitenImages
 from tests.defects.proxy import Defect, DefectProxy

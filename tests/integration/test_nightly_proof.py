@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from harness import history
 from harness.load.timed_server import running
+from harness.results import history
 
 pytestmark = pytest.mark.integration
 
@@ -63,7 +63,7 @@ def test_nightly_runs_a_variant_and_appends_its_line(tmp_path: Path) -> None:
     images = tmp_path / "images"
     shutil.copytree(FIXTURES / "gate-variant", images / "gate")
     shutil.copy(REPO / "harness" / "load" / "timed_server.py", images / "gate" / "timed_server.py")
-    # the timed server runs its HTTP front in a child process (harness.child_server): the image needs it too
+    # the timed server runs its HTTP front in a child process (harness.server.child_server): the image needs it too
     (images / "gate" / "harness").mkdir()
     (images / "gate" / "harness" / "__init__.py").write_text("")
     shutil.copy(REPO / "harness" / "child_server.py", images / "gate" / "harness" / "child_server.py")

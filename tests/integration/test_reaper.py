@@ -11,11 +11,11 @@ from typing import Any
 import docker
 import pytest
 
-from harness.base_image import ensure_base_image
-from harness.labels import OWNER, SESSION, owner_token
+from harness.image.base_image import ensure_base_image
 from harness.progress import LogProgress
-from harness.reaper import reap
-from harness.variant import BaseImageSpec, load_variant
+from harness.server.labels import OWNER, SESSION, owner_token
+from harness.server.reaper import reap
+from harness.spec.variant import BaseImageSpec, load_variant
 
 pytestmark = pytest.mark.integration
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import docker
 import pytest
 
-from harness.labels import VARIANT
+from harness.server.labels import VARIANT
 
 pytestmark = pytest.mark.integration
 

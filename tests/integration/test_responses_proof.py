@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.endpoint import Endpoint
+from harness.server.endpoint import Endpoint
 from tests.defects import responses as defects
 from tests.defects.proxy import DefectProxy
 

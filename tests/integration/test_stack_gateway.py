@@ -14,8 +14,8 @@ import docker
 import httpx
 import pytest
 
-from harness.endpoint import Endpoint
-from harness.labels import SESSION, SESSION_ID, VARIANT
+from harness.server.endpoint import Endpoint
+from harness.server.labels import SESSION, SESSION_ID, VARIANT
 from tests.conftest import launched
 
 pytestmark = pytest.mark.integration
@@ -95,7 +95,7 @@ def test_reap_removes_a_killed_runs_stack(docker_client: docker.DockerClient, tm
     import signal
     import time
 
-    from harness.labels import OWNER, owner_is_alive
+    from harness.server.labels import OWNER, owner_is_alive
 
     run = subprocess.Popen([sys.executable, "-m", "harness", "--reports-dir", str(tmp_path), "up", "cpu-tiny-gateway"],
                            cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -11,7 +11,7 @@ import httpx
 import pandas as pd
 import pytest
 
-from harness.endpoint import Endpoint
+from harness.server.endpoint import Endpoint
 from harness.telemetry import Telemetry
 
 pytestmark = pytest.mark.integration

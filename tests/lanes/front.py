@@ -19,14 +19,14 @@ from pathlib import Path
 
 import httpx
 
-from harness.build import build_variant
-from harness.endpoint import Endpoint
-from harness.engine import connect
-from harness.labels import SESSION_ID
-from harness.launch import terminate_as_interrupt
+from harness.image.build import build_variant
 from harness.progress import LogProgress
-from harness.runtime_docker import DockerServer
-from harness.variant import load_variant
+from harness.server.endpoint import Endpoint
+from harness.server.engine import connect
+from harness.server.labels import SESSION_ID
+from harness.server.launch import terminate_as_interrupt
+from harness.server.runtime_docker import DockerServer
+from harness.spec.variant import load_variant
 
 
 class Lanes:

@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from harness.variant import load_all
+from harness.spec.variant import load_all
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -8,8 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from harness.plan import plan_lines
-from harness.variant import load_variant
+from harness.image.plan import plan_lines
+from harness.spec.variant import load_variant
 
 REPO = Path(__file__).resolve().parents[2]
 IMAGES = REPO / "images"

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from harness import openai_shapes, prometheus
+from harness.checks import openai_shapes, prometheus
 from harness.errors import SpecError
-from harness.variant import KnownIssue, parse_spec
+from harness.spec.variant import KnownIssue, parse_spec
 
 CHAT = {"id": "c", "object": "chat.completion", "created": 1, "model": "m",
         "choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"}, "finish_reason": "stop"}],

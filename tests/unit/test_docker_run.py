@@ -2,10 +2,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness.docker_run import run_kwargs
-from harness.labels import OWNER, SESSION, SESSION_ID
-from harness.serve_command import serve_args
-from harness.variant import parse_spec
+from harness.server.docker_run import run_kwargs
+from harness.server.labels import OWNER, SESSION, SESSION_ID
+from harness.server.serve_command import serve_args
+from harness.spec.variant import parse_spec
 
 BASE = """
 [serve]

@@ -13,7 +13,7 @@ import pytest
 
 from harness.errors import ReadinessTimeout
 from harness.load.runner import port_refused
-from harness.wait import ExitStatus, HttpWait, poll_until, transitions
+from harness.server.wait import ExitStatus, HttpWait, poll_until, transitions
 
 
 def test_transitions_collapse_repeats() -> None:

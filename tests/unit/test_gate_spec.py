@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from harness.compare.gate import version_arg
 from harness.errors import SpecError, UsageError
-from harness.gate import version_arg
-from harness.variant import parse_spec
+from harness.spec.variant import parse_spec
 
 SERVE = '[serve]\nmodel = "m"\nserved_model_name = "m"\n'
 

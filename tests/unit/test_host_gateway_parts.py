@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from harness.errors import UsageError
-from harness.host_gateway import bridge_addresses, bridge_interface, host_gateway_address, interface_ipv4
+from harness.server.host_gateway import bridge_addresses, bridge_interface, host_gateway_address, interface_ipv4
 
 # what a freshly installed docker.io 20.10 reported for its default bridge (field report, issue 13)
 FRESH_BRIDGE = {"Id": "f" * 64, "IPAM": {"Driver": "default", "Options": None,

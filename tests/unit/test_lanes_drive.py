@@ -1,4 +1,4 @@
-"""harness.lanes.drive's bookkeeping against an in-process transport (the real proof is
+"""harness.checks.lanes.drive's bookkeeping against an in-process transport (the real proof is
 tests/integration/test_lanes_front.py): the order of lanes, which requests count as switches, and that
 a wrong model or an error is reported with the request it happened to."""
 
@@ -9,7 +9,7 @@ import time
 
 import httpx
 
-from harness.lanes import drive
+from harness.checks.lanes import drive
 
 
 def completion(model: str) -> dict[str, object]:

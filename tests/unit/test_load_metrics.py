@@ -11,7 +11,7 @@ from harness.load.config import LoadConfig
 from harness.load.records import COLUMNS, Record, csv_line, read
 from harness.load.shapes import Quota, arrival_offsets, quotas, split_by_weights
 from harness.report.build import client_check, slo_failures
-from harness.variant_load import SloSpec
+from harness.spec.variant_load import SloSpec
 
 
 def _record(i: int, start: float, chunks: list[float], tokens: int | None = None, status: int = 200,

@@ -15,10 +15,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from harness.image_server import MediaServer, ServeAddress
+from harness.checks.image_server import MediaServer, ServeAddress
+from harness.checks.media_faults import OVERSIZED_BYTES, UNRESOLVABLE_HOST, Fault
 from harness.load.config import LoadConfig
 from harness.load.prompts import ImageMaker, body
-from harness.media_faults import OVERSIZED_BYTES, UNRESOLVABLE_HOST, Fault
 
 PAYLOAD = b"GIF89a" + bytes(range(256))
 

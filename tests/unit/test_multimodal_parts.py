@@ -11,11 +11,11 @@ import httpx
 import pytest
 from PIL import Image
 
-from harness import imagegen, mediagen
+from harness.checks import imagegen, mediagen
+from harness.checks.image_server import MediaServer, ServeAddress, serve_address
+from harness.checks.multimodal import Answer, collisions, error_problems, isolation_problems, parse_answer
 from harness.errors import SpecError
-from harness.image_server import MediaServer, ServeAddress, serve_address
-from harness.multimodal import Answer, collisions, error_problems, isolation_problems, parse_answer
-from harness.variant import parse_spec
+from harness.spec.variant import parse_spec
 
 
 def _pixels(payload: bytes) -> bytes:

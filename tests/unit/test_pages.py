@@ -11,9 +11,9 @@ from harness.compare.decide import compare
 from harness.compare.render import markdown, page
 from harness.compare.runs import Side
 from harness.compare.thresholds import Thresholds
+from harness.compare.trend import page as trend_page
 from harness.report.html import write_html
 from harness.results import HistoryLine
-from harness.trend import page as trend_page
 
 HOSTILE = "<script>alert(1)</script>"
 

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from harness.docker_run import run_kwargs
-from harness.plan import container_argv, plan_lines
+from harness.image.plan import container_argv, plan_lines
 from harness.redact import MASK
-from harness.variant import load_variant
+from harness.server.docker_run import run_kwargs
+from harness.spec.variant import load_variant
 
 REPO = Path(__file__).resolve().parents[2]
 IMAGES = REPO / "images"

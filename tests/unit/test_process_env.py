@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from harness.compare.gate import version_arg
 from harness.errors import SpecError, UsageError
-from harness.gate import version_arg
-from harness.launch import TargetOptions
-from harness.runtime_process import ProcessServer
-from harness.variant import load_variant, parse_spec
+from harness.server.launch import TargetOptions
+from harness.server.runtime_process import ProcessServer
+from harness.spec.variant import load_variant, parse_spec
 
 REPO = Path(__file__).resolve().parents[2]
 SPEC = """[build]
@@ -121,7 +121,7 @@ def test_dummy_llama_is_7b_shaped_over_the_tiny_tokenizer(tmp_path: Path) -> Non
 
 
 def test_plan_shows_the_environment_the_version_picks(monkeypatch: pytest.MonkeyPatch) -> None:
-    from harness.plan import plan_lines
+    from harness.image.plan import plan_lines
 
     monkeypatch.setenv("VLLM_ENVS", "/envs")
     monkeypatch.setenv("GPU_VLLM_MODELS", "/models")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from harness import responses_shapes, responses_stream
+from harness.checks import responses_shapes, responses_stream
 
 RESPONSE = {"id": "resp_1", "object": "response", "created_at": 1, "model": "m", "status": "completed", "output": [],
             "usage": {"input_tokens": 3, "output_tokens": 2, "total_tokens": 5,

@@ -9,11 +9,11 @@ from typing import Any
 import httpx
 import pytest
 
-from harness.openai_calls import probe, server_version
-from harness.runtime_docker import exit_status_of
-from harness.served import kv_cache_tokens
-from harness.transport import auth_headers
-from harness.wait import ExitStatus
+from harness.checks.openai_calls import probe, server_version
+from harness.server.runtime_docker import exit_status_of
+from harness.server.served import kv_cache_tokens
+from harness.server.transport import auth_headers
+from harness.server.wait import ExitStatus
 
 
 def client(version: httpx.Response) -> httpx.Client:

@@ -4,11 +4,11 @@ import sys
 
 import pytest
 
-from harness.endpoint import server_root
 from harness.errors import EnvironmentProblem
-from harness.gpu_libs import load
+from harness.image.wheelhouse import platform_tags
 from harness.redact import Redactor
-from harness.wheelhouse import platform_tags
+from harness.server.endpoint import server_root
+from harness.server.gpu_libs import load
 
 
 @pytest.mark.parametrize("url", ["http://h:8000", "http://h:8000/", "http://h:8000/v1", "http://h:8000/v1/",

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import json
 
-from harness.sse import Decoder, Stream, read
+from harness.checks.sse import Decoder, Stream, read
 
 
 def sse(*payloads: object, done: bool = True, sep: str = "\n\n") -> bytes:
@@ -67,7 +67,7 @@ def _stream(*events: str) -> Stream:
 
 
 def test_an_in_flight_stream_tells_a_missing_done_from_a_cut() -> None:
-    from harness.inflight import COMPLETED, WITHOUT_DONE, ending
+    from harness.checks.inflight import COMPLETED, WITHOUT_DONE, ending
 
     last = '{"choices": [{"index": 0, "delta": {}, "finish_reason": "length"}]}'
     middle = '{"choices": [{"index": 0, "delta": {"content": "a"}, "finish_reason": null}]}'

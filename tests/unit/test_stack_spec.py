@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from harness.build import image_source
 from harness.errors import SpecError
-from harness.stack import OFFLINE_OPTIONS, stack_layout
-from harness.variant import load_all, parse_spec
+from harness.image.build import image_source
+from harness.server.stack import OFFLINE_OPTIONS, stack_layout
+from harness.spec.variant import load_all, parse_spec
 
 REPO_IMAGES = Path(__file__).resolve().parents[2] / "images"
 SERVE = '[serve]\nmodel = "m"\nserved_model_name = "s"\n'

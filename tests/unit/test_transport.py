@@ -1,4 +1,4 @@
-"""harness.transport against a real local server that behaves as uvicorn did after an unhandled 500: it
+"""harness.server.transport against a real local server that behaves as uvicorn did after an unhandled 500: it
 keeps the connection open without `Connection: close`, reads the next request on it, and then drops it
 without an answer."""
 
@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from harness.transport import FreshAfterServerError
+from harness.server.transport import FreshAfterServerError
 
 
 class DropsAfterA500(socketserver.StreamRequestHandler):

@@ -4,8 +4,8 @@ regression; direction per metric; what changed between nights."""
 from __future__ import annotations
 
 from harness.compare.thresholds import Thresholds
+from harness.compare.trend import Status, changes, flag, judge, latest_flags
 from harness.results import HistoryLine
-from harness.trend import Status, changes, flag, judge, latest_flags
 
 RULES = Thresholds()
 

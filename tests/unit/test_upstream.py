@@ -7,9 +7,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from harness import upstream
 from harness.errors import SpecError
-from harness.upstream_marks import NOT_SEEN, UpstreamMarks
+from harness.spec import upstream
+from harness.spec.upstream_marks import NOT_SEEN, UpstreamMarks
 
 ENTRY = upstream.Deviation("no-retrieve", ("test_models_retrieve_by_id", "test_hostile?huge?"),
                            upstream.SpecifierSet(">=0.26,<0.34"), ("0.26.0",), "no GET /v1/models/{id}",
@@ -89,7 +89,7 @@ def test_a_pass_in_range_stays_a_pass_and_is_reported() -> None:
 
 
 def _variant(tmp_path: Path, patched: str) -> object:
-    from harness.variant import parse_spec
+    from harness.spec.variant import parse_spec
 
     spec = tmp_path / "v" / "variant.toml"
     spec.parent.mkdir(parents=True)

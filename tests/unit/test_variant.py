@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.build import gateway_recipe, image_source, recipe_of
 from harness.errors import SpecError, UnknownVariant, UsageError
-from harness.variant import Capabilities, load_variant, parse_spec, variant_names
+from harness.image.build import gateway_recipe, image_source, recipe_of
+from harness.spec.variant import Capabilities, load_variant, parse_spec, variant_names
 
 REPO_IMAGES = Path(__file__).resolve().parents[2] / "images"
 
@@ -161,7 +161,8 @@ def test_readme_example_spec_is_valid(tmp_path: Path) -> None:
         (MINIMAL + "[load]\nconcurrency = 4\n", "load.concurrency", "must be a list, got 4"),
         ("serve = 3\n", "serve", "must be a table"),
         # a value outside its enum or range
-        (MINIMAL + "[load]\nkinds = ['chat', 'smell']\n", "load.kinds[1]", "one of chat, vision, video, audio, completions"),
+        (MINIMAL + "[load]\nkinds = ['chat', 'smell']\n", "load.kinds[1]",
+         "one of chat, vision, video, audio, completions"),
         (MINIMAL + "[load]\nconcurrency = [0]\n", "load.concurrency[0]", "must be a positive integer, got 0"),
         (MINIMAL + "[load.slo]\np99_ttft_ms = -1\n", "load.slo.p99_ttft_ms", ">= 0, got -1"),
         (MINIMAL + "[process]\ncommand = []\n", "process.command", "non-empty list"),
@@ -186,10 +187,10 @@ def test_schema_file_is_current_and_accepts_every_spec() -> None:
 
     import jsonschema
 
-    from harness import variant_schema
+    from harness.spec import variant_schema
 
     committed = REPO_IMAGES / variant_schema.SCHEMA_FILE
-    assert committed.read_text() == variant_schema.text(), "stale: run `python -m harness.variant_schema`"
+    assert committed.read_text() == variant_schema.text(), "stale: run `python -m harness.spec.variant_schema`"
     checker = jsonschema.Draft202012Validator(json.loads(committed.read_text()))
     specs = [*REPO_IMAGES.glob("*/variant.toml"), *(REPO_IMAGES.parent / "tests" / "fixtures").rglob("variant.toml")]
     assert len(specs) > 10

@@ -11,7 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from harness.errors import ContainerExited, ReadinessTimeout
-from harness.wait import ExitStatus, HttpWait, ModelListedWait, server_ready, transitions
+from harness.server.wait import ExitStatus, HttpWait, ModelListedWait, server_ready, transitions
 
 
 class Target:

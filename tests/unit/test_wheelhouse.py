@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from harness.errors import BuildError, SpecError
+from harness.image.wheelhouse import COMPLETE, ensure_wheelhouse, requirements_file, wheelhouse_key
 from harness.progress import LogProgress
-from harness.variant import WheelhouseSpec
-from harness.wheelhouse import COMPLETE, ensure_wheelhouse, requirements_file, wheelhouse_key
+from harness.spec.variant import WheelhouseSpec
 
 SPEC = WheelhouseSpec(requirements="requirements/${VERSION}.txt")
 
@@ -95,8 +95,8 @@ def test_an_unresolvable_version_leaves_no_wheelhouse(index: Path, variant: Path
 
 
 def test_editing_one_release_pins_rebuilds_only_that_release(variant: Path) -> None:
-    from harness.build import Recipe
-    from harness.variant import BuildSpec
+    from harness.image.build import Recipe
+    from harness.spec.variant import BuildSpec
 
     (variant / "Dockerfile").write_text("ARG VERSION\nFROM scratch\n")
     recipe = Recipe("v", variant, BuildSpec(wheelhouse=SPEC), variant / "variant.toml")

@@ -1,0 +1,1 @@
+"""what a variant declares, validated: variant.toml, its [load] table, the schema, the upstream registry."""
