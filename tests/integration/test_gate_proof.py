@@ -32,9 +32,11 @@ def images(tmp_path_factory: pytest.TempPathFactory) -> Path:
     shutil.copytree(FIXTURES / "gate-variant", images / "gate")
     shutil.copy(REPO / "harness" / "load" / "timed_server.py", images / "gate" / "timed_server.py")
     # the timed server runs its HTTP front in a child process (harness.server.child_server): the image needs it too
-    (images / "gate" / "harness").mkdir()
+    (images / "gate" / "harness" / "server").mkdir(parents=True)
     (images / "gate" / "harness" / "__init__.py").write_text("")
-    shutil.copy(REPO / "harness" / "child_server.py", images / "gate" / "harness" / "child_server.py")
+    (images / "gate" / "harness" / "server" / "__init__.py").write_text("")
+    server = images / "gate" / "harness" / "server"
+    shutil.copy(REPO / "harness" / "server" / "child_server.py", server / "child_server.py")
     return images
 
 
