@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harness.checks.responses_shapes import TERMINAL_EVENTS
-from harness.checks.sse import Decoder, Event, json_object
+from harness.checks.sse import Decoder, Event, feed_all, json_object
 
 DELTA, TEXT_DONE = "response.output_text.delta", "response.output_text.done"
 
@@ -113,12 +113,5 @@ def parse_events(events: Iterable[Event], stream: EventStream) -> EventStream:
 def read(byte_chunks: Iterable[bytes], started: float | None = None) -> EventStream:
     """Parse a whole Responses stream from byte chunks (e.g. httpx's `response.iter_raw()`)."""
     stream = EventStream(started=time.perf_counter() if started is None else started)
-    decoder = Decoder(named=True)
-    try:
-        for chunk in byte_chunks:
-            parse_events(decoder.feed(chunk), stream)
-    except UnicodeDecodeError as exc:
-        decoder.violations.append(f"the stream is not UTF-8: {exc}")
-    parse_events(decoder.close(), stream)
-    stream.violations[:0] = decoder.violations
+    stream.violations[:0] = feed_all(byte_chunks, Decoder(named=True), lambda events: parse_events(events, stream))
     return stream

@@ -13,7 +13,7 @@ from __future__ import annotations
 import codecs
 import json
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -181,17 +181,21 @@ def parse_events(events: Iterable[Event], stream: Stream) -> Stream:
     return stream
 
 
+def feed_all(byte_chunks: Iterable[bytes], decoder: Decoder, take: Callable[[list[Event]], object]) -> list[str]:
+    """Every chunk through `decoder`, its events handed to `take` as they complete; the framing violations."""
+    try:
+        for chunk in byte_chunks:
+            take(decoder.feed(chunk))
+    except UnicodeDecodeError as exc:
+        decoder.violations.append(f"the stream is not UTF-8: {exc}")
+    take(decoder.close())
+    return decoder.violations
+
+
 def read(byte_chunks: Iterable[bytes], started: float | None = None) -> Stream:
     """Parse a whole stream from an iterable of byte chunks (e.g. httpx's `response.iter_raw()`)."""
     stream = Stream(started=time.perf_counter() if started is None else started)
-    decoder = Decoder()
-    try:
-        for chunk in byte_chunks:
-            parse_events(decoder.feed(chunk), stream)
-    except UnicodeDecodeError as exc:
-        decoder.violations.append(f"the stream is not UTF-8: {exc}")
-    parse_events(decoder.close(), stream)
-    stream.violations[:0] = decoder.violations
+    stream.violations[:0] = feed_all(byte_chunks, Decoder(), lambda events: parse_events(events, stream))
     if not stream.done:
         stream.violations.append("the stream ended without 'data: [DONE]'")
     return stream
