@@ -3,8 +3,10 @@ harness.load.timed_server (first token after --ttft-ms, then one chunk every --i
 its send time; `--server-processes N` serves from N processes on one port so the server is not the
 limit), the number of streams rises level by level. For each client it prints the chunk and request rates
 achieved and the share of the ideal rate kept up, the delivery lag (receive time minus the server's send
-stamp), the TTFT and ITL errors (reported minus true), its CPU use and, for the harness, its own
-self-check's verdict on the run (what `vllm-harness load` would say). The clients:
+stamp), the TTFT and ITL errors (reported minus true), its CPU use (over the whole run, start-up included)
+and its CPU per chunk while streaming (us/chunk: the harness's once-a-second samples, aiohttp's
+process time around its requests) and, for the harness, its own self-check's verdict on the run (what
+`vllm-harness load` would say). The clients:
 
   harness 1p       one locust process, chunk times from the kernel's receive timestamps (as shipped)
   harness 1p read  one process timing chunks when its reads return (`--no-kernel-timestamps`): its lag is
@@ -51,8 +53,11 @@ def harness_checked(url: str, streams: int, requests: int, output_len: int, fold
     # the busiest process's typical second (its median) and the worst second's event-loop lag p99
     busiest = float(seconds["cpu_pct"].median().max()) if seconds is not None else float("nan")
     loop = float(samples["lag_p99_ms"].max()) if seconds is not None else float("nan")
-    return {**result, "check": ("valid" if valid else "INVALID: " + reasons[0].split(":")[0])
-            + f" (busiest process {busiest:.0f}% CPU, loop lag p99 {loop:.1f} ms)"}
+    # CPU seconds while streaming: the once-a-second samples of every process (start-up excluded)
+    streaming = float(samples["cpu_pct"].sum()) / 100 if seconds is not None else float("nan")
+    verdict = "valid" if valid else "INVALID: " + reasons[0].split(":")[0]
+    verdict += f" (busiest process {busiest:.0f}% CPU, loop lag p99 {loop:.1f} ms)"
+    return {**result, "streaming_cpu_s": streaming, "check": verdict}
 
 
 def clients(workers: list[int]) -> dict[str, object]:
@@ -92,7 +97,8 @@ def main() -> None:
         print(f"timed server ({args.server_processes} processes): TTFT {args.ttft_ms} ms, ITL {args.itl_ms} ms, "
               f"{args.output_len} tokens; load average {os.getloadavg()[0]:.2f} on {cores} cores")
         print(f"{'streams':>7} {'ideal/s':>8} {'client':>15} {'ok':>5} {'chunks/s':>9} {'kept':>5} {'req/s':>7} "
-              f"{'lag med':>8} {'lag p99':>8} {'TTFT err med':>12} {'p99':>7} {'ITL err p99':>11} {'CPU %':>6}"
+              f"{'lag med':>8} {'lag p99':>8} {'TTFT err med':>12} {'p99':>7} {'ITL err p99':>11} {'CPU %':>6} "
+              f"{'us/chunk':>8}"
               "  self-check")
         for streams in (int(x) for x in args.streams.split(",")):
             # each stream sends its requests back to back: output_len chunks per TTFT + (output_len - 1) ITLs
@@ -108,7 +114,8 @@ def main() -> None:
                 print(f"{streams:>7} {ideal:>8.0f} {name:>15} {r['ok']:>5} {rate:>9.0f} {kept:>5.0%} "
                       f"{r['ok'] / r['span']:>7.1f} {r['lag_med']:>8.3f} {r['lag_p99']:>8.3f} "
                       f"{r['ttft_med']:>12.3f} {r['ttft_p99']:>7.3f} "
-                      f"{r['itl_p99']:>11.3f} {r['cpu_pct']:>6.1f}  {r.get('check', '-')}"
+                      f"{r['itl_p99']:>11.3f} {r['cpu_pct']:>6.1f} {1e6 * r['streaming_cpu_s'] / r['chunks']:>8.1f}"
+                      f"  {r.get('check', '-')}"
                       f"{'' if accurate else '  (over a limit)'}", flush=True)
     print(f"\ncapacity: highest chunks/s with lag p99 <= {args.max_lag_ms} ms, TTFT error median <= "
           f"{args.max_ttft_err_ms} ms, ITL error p99 <= {args.max_itl_err_ms} ms and >= {args.min_kept_up:.0%} of "

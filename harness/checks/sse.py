@@ -99,6 +99,33 @@ class Decoder:
         return []
 
 
+class DataSplitter:
+    """The load generator's framing: the data payloads (bytes, for orjson) of the events in each read,
+    at ~1/3 of Decoder's cost per event. The common event, one `data: ` line and a blank line, is cut
+    out of the bytes directly; any other event (comments, several data lines, `event: ` names, \\r line
+    ends) goes through a strict Decoder, so both frame a stream the same way. Violations are not judged
+    here: conformance does that."""
+
+    def __init__(self) -> None:
+        self._rest = b""
+        self._strict: Decoder | None = None  # once a stream uses \r line ends: every read goes to it
+
+    def feed(self, chunk: bytes) -> list[bytes]:
+        if self._strict is None and b"\r" in chunk:
+            self._strict = Decoder()
+            chunk, self._rest = self._rest + chunk, b""
+        if self._strict is not None:
+            return [event.data.encode() for event in self._strict.feed(chunk, 0.0)]
+        *events, self._rest = (self._rest + chunk).split(b"\n\n")
+        found = []
+        for event in events:
+            if event.startswith(b"data: ") and b"\n" not in event:
+                found.append(event[6:])
+            elif event:  # the rare shapes: exactly as the strict decoder frames them
+                found.extend(e.data.encode() for e in Decoder().feed(event + b"\n\n", 0.0))
+        return found
+
+
 @dataclass
 class Stream:
     """One parsed completion stream."""

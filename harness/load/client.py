@@ -21,15 +21,19 @@ import socket
 import ssl
 import struct
 import time
+from collections.abc import Generator
 from urllib.parse import urlsplit
 
+import gevent
 import httptools
 import orjson
+from gevent.hub import Waiter
 
-from harness.checks.sse import DONE, Decoder
+from harness.checks.sse import DONE, DataSplitter
 from harness.load.records import Record
 
 NO_DONE_NOTE = "completed without 'data: [DONE]'"
+DONE_BYTES = DONE.encode()
 
 RECEIVED_FIELD = "x_recv"  # benchmarks: when the timed server received the request (see timed_server.py)
 IDLE_RECONNECT_S = 3.0  # servers close idle keep-alive connections (uvicorn: after 5 s); never race them
@@ -38,6 +42,18 @@ READ_SIZE = 65536
 SO_TIMESTAMPNS = 35
 SCM_TIMESTAMPNS = SO_TIMESTAMPNS
 TIMESPEC = struct.Struct("qq")
+
+Reader = Generator[None, tuple[bytes, float], "_Response"]  # sent each read, returns the response
+
+
+def _arrival(ancillary: list[tuple[int, int, bytes]], realtime_offset: float, now: float) -> float:
+    """When a read's last byte reached this host (perf_counter): its SCM_TIMESTAMPNS, else `now`."""
+    for level, kind, payload in ancillary:
+        if kind == SCM_TIMESTAMPNS and level == socket.SOL_SOCKET and len(payload) >= TIMESPEC.size:
+            seconds, nanoseconds = TIMESPEC.unpack_from(payload)
+            stamp = seconds + nanoseconds * 1e-9 - realtime_offset
+            return stamp if stamp < now else now  # never later than now: the wall clock may be stepped
+    return now
 
 
 class _Failed(Exception):
@@ -70,6 +86,16 @@ class _Response:
     def on_message_complete(self) -> None:
         self.complete = True
         self.keep_alive = self.parser.should_keep_alive()
+
+    def feed(self, data: bytes) -> bool:
+        """One read into the parser; False: the server closed the connection (an empty read)."""
+        if not data:
+            return False
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserError as exc:
+            raise _Failed("RemoteProtocolError", str(exc) or type(exc).__name__) from None
+        return True
 
     def take_body(self) -> bytes:
         data = b"".join(self.body)
@@ -124,36 +150,18 @@ class StreamClient:
             self._sock.close()
         self._sock = None
 
-    def _receive(self) -> tuple[bytes, float]:
+    def _receive(self, sock: socket.socket) -> tuple[bytes, float]:
         """One read of whatever has arrived, and when its last byte reached this host (perf_counter)."""
-        assert self._sock is not None
         try:
             if not self.kernel_timestamps:
-                data = self._sock.recv(READ_SIZE)
+                data = sock.recv(READ_SIZE)
                 return data, time.perf_counter()
-            data, ancillary, _, _ = self._sock.recvmsg(READ_SIZE, 64)
+            data, ancillary, _, _ = sock.recvmsg(READ_SIZE, 64)
         except TimeoutError as exc:
             raise _Failed("timeout", str(exc) or "timed out") from None
         except OSError as exc:
             raise _Failed(type(exc).__name__, str(exc) or type(exc).__name__) from None
-        now = time.perf_counter()
-        for level, kind, payload in ancillary:
-            if level == socket.SOL_SOCKET and kind == SCM_TIMESTAMPNS and len(payload) >= TIMESPEC.size:
-                seconds, nanoseconds = TIMESPEC.unpack_from(payload)
-                # never later than now: guards against the wall clock being stepped mid-run
-                return data, min(seconds + nanoseconds * 1e-9 - self._realtime_offset, now)
-        return data, now
-
-    def _feed(self, response: _Response) -> tuple[bool, float]:
-        """One read into the parser: (whether the server closed the connection, the read's arrival time)."""
-        data, at = self._receive()
-        if not data:
-            return True, at
-        try:
-            response.parser.feed_data(data)
-        except httptools.HttpParserError as exc:
-            raise _Failed("RemoteProtocolError", str(exc) or type(exc).__name__) from None
-        return False, at
+        return data, _arrival(ancillary, self._realtime_offset, time.perf_counter())
 
     # --- one request ----------------------------------------------------------------------------------
 
@@ -173,57 +181,143 @@ class StreamClient:
         self._realtime_offset = record.start_wall - record.start
         try:
             self._sock.sendall(wire)
-            response = self._read_response(record)
+            reader = self._read_response(record)
+            evented = not self.https and hasattr(self._sock, "_sock")  # plain http under gevent
+            response = self._read_in_hub(reader) if evented else self._read_here(reader)
         except _Failed as exc:
             return self._fail(record, exc.kind, str(exc))
         except OSError as exc:
             return self._fail(record, type(exc).__name__, str(exc) or type(exc).__name__)
+        except BaseException:
+            self.close()  # killed mid-response (the run is stopping): the connection is mid-stream
+            raise
         self._last_used = time.monotonic()
         if not (response.complete and response.keep_alive):
             self.close()  # the server closes after this response (or broke framing): a new one next time
         return record
 
-    def _read_response(self, record: Record) -> _Response:
+    # A response is read by a generator that is sent each read (bytes, arrival time) and returns the
+    # _Response. Two drivers feed it: in the hub's own I/O callback (the plain-socket path under gevent: one
+    # callback per read, where a cooperative read costs a failed read, a timeout timer and two greenlet
+    # switches per chunk, ~2x the CPU), or by reading in this greenlet (TLS, or no gevent).
+
+    def _read_here(self, reader: Reader) -> _Response:
+        assert self._sock is not None
+        next(reader)
+        try:
+            while True:
+                reader.send(self._receive(self._sock))
+        except StopIteration as finished:
+            return finished.value  # type: ignore[no-any-return]
+
+    def _read_in_hub(self, reader: Reader) -> _Response:
+        """Drive `reader` from a libev I/O watcher's callback and park this greenlet until it finishes; a
+        repeating timer ends it with "timeout" after `timeout` seconds without a read (the socket timeout's
+        meaning)."""
+        assert self._sock is not None
+        raw = self._sock._sock  # type: ignore[attr-defined]  # gevent's socket wraps the non-blocking one
+        loop = gevent.get_hub().loop
+        waiter: Waiter = Waiter()
+        readable = loop.io(raw.fileno(), 1)
+        timer = loop.timer(self.timeout, self.timeout)
+        timeout, clock, offset = self.timeout, time.perf_counter, self._realtime_offset
+        recvmsg, recv = raw.recvmsg, raw.recv
+        kernel = self.kernel_timestamps
+        last = [clock()]
+        next(reader)
+
+        def finish(outcome: object) -> None:
+            readable.stop()
+            timer.stop()
+            waiter.switch(outcome)
+
+        def on_readable() -> None:  # the per-chunk path: inline, no helper calls beyond the read
+            try:
+                if kernel:
+                    data, ancillary, _, _ = recvmsg(READ_SIZE, 64)
+                    at = _arrival(ancillary, offset, clock())
+                else:
+                    data, at = recv(READ_SIZE), clock()
+            except BlockingIOError:
+                return  # woken with nothing to read: wait again
+            except OSError as exc:
+                finish(_Failed(type(exc).__name__, str(exc) or type(exc).__name__))
+                return
+            last[0] = at
+            try:
+                reader.send((data, at))
+            except StopIteration as finished:
+                finish(finished.value)
+            except BaseException as exc:  # handed to the waiting greenlet, which raises it
+                finish(exc)
+
+        def on_timer() -> None:
+            if clock() - last[0] >= timeout:
+                finish(_Failed("timeout", f"no data for {timeout:g} s"))
+
+        readable.start(on_readable)
+        timer.start(on_timer)
+        try:
+            outcome = waiter.get()
+        finally:
+            readable.stop()
+            timer.stop()
+            readable.close()
+            timer.close()
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return outcome  # type: ignore[return-value]
+
+    def _read_response(self, record: Record) -> Reader:
         response = _Response()
         at = record.start
         while not response.headers_done or 100 <= response.status < 200:
             if response.complete:  # an informational response ended: the real one follows
                 response = _Response()
-            closed, at = self._feed(response)
-            if closed and not response.headers_done:
+            data, at = yield
+            if not response.feed(data) and not response.headers_done:
                 raise _Failed("RemoteDisconnected", "the server closed the connection without a response")
         record.status = response.status
         if response.status != 200:
-            while not response.complete and not self._feed(response)[0]:
-                pass
+            while not response.complete:
+                data, at = yield
+                if not response.feed(data):
+                    break
             record.end = time.perf_counter()
             record.error_type = f"http_{record.status}"
             record.error = response.take_body().decode(errors="replace").strip()
             return response
-        self._read_stream(record, response, at)
+        yield from self._read_stream(record, response, at)
         return response
 
-    def _read_stream(self, record: Record, response: _Response, at: float) -> None:
-        """The event stream; `at`: when the read that brought the headers (and any body with them) arrived."""
-        decoder = Decoder()
+    def _read_stream(self, record: Record, response: _Response, at: float) -> Reader:
+        """The event stream; `at`: when the read that brought the headers (and any body with them) arrived.
+        The load generator's per-chunk path: kept lean (bytes framing, orjson on bytes, no Event objects)."""
+        splitter = DataSplitter()
         done = finished = False
         stamp = self.stamp_field
+        times = record.chunk_times
         closed = False
         while True:
-            for sse in decoder.feed(response.take_body(), at):
-                if sse.data == DONE:
+            try:
+                payloads = splitter.feed(response.take_body())
+            except UnicodeDecodeError as exc:  # only the strict framing decodes text
+                record.error_type, record.error, payloads = "bad_event", str(exc)[:200], []
+            for data in payloads:
+                if data == DONE_BYTES:
                     done = True
                     continue
                 try:
-                    payload = orjson.loads(sse.data)  # ~4x the standard library's speed, per chunk
-                except ValueError:
-                    record.error_type, record.error = "bad_event", sse.data[:200]
+                    payload = orjson.loads(data)  # ~4x the standard library's speed, per chunk
+                    choices = payload.get("choices")
+                except (ValueError, AttributeError):  # not JSON, or JSON but not an object
+                    record.error_type, record.error = "bad_event", data[:200].decode(errors="replace")
                     continue
-                choices = payload.get("choices")
                 if choices:
-                    if any(c.get("finish_reason") for c in choices):
-                        finished = True
-                    record.chunk_times.append(sse.at)
+                    for choice in choices:
+                        if choice.get("finish_reason"):
+                            finished = True
+                    times.append(at)
                     if stamp is not None and stamp in payload:
                         if not record.stamps and RECEIVED_FIELD in payload:
                             record.stamps.append(float(payload[RECEIVED_FIELD]))
@@ -236,7 +330,8 @@ class StreamClient:
                     record.error_type, record.error = "stream_error", json.dumps(payload["error"])[:300]
             if response.complete or closed:
                 break  # closed before the end: the body ended early
-            closed, at = self._feed(response)
+            data, at = yield
+            closed = not response.feed(data)
         record.end = time.perf_counter()
         if not done and not record.error_type:
             if finished:
@@ -245,7 +340,7 @@ class StreamClient:
                 record.error = NO_DONE_NOTE
             else:
                 record.error_type, record.error = "truncated", "the stream ended without 'data: [DONE]'"
-        elif not record.chunk_times and not record.error_type:
+        elif not times and not record.error_type:
             record.error_type, record.error = "no_tokens", "the stream carried no token chunk"
 
     def _fail(self, record: Record, kind: str, message: str) -> Record:

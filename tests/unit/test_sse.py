@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import json
 
-from harness.checks.sse import Decoder, Stream, read
+from harness.checks.sse import DataSplitter, Decoder, Stream, read
 
 
 def sse(*payloads: object, done: bool = True, sep: str = "\n\n") -> bytes:
@@ -74,3 +74,23 @@ def test_an_in_flight_stream_tells_a_missing_done_from_a_cut() -> None:
     assert ending(_stream(middle, last, "[DONE]")) == COMPLETED
     assert ending(_stream(middle, last)) == WITHOUT_DONE
     assert ending(_stream(middle)) == "cut short after 1 chunks"
+
+
+def test_the_load_generators_splitter_frames_every_shape_as_the_decoder_does() -> None:
+    """DataSplitter cuts the common event out of the bytes and hands the rest to a Decoder: for any stream,
+    split anywhere, it must yield exactly the Decoder's data payloads."""
+    streams = [
+        sse(chunk(role="assistant", content=""), chunk("Hé"), chunk("llo", finish="stop")),
+        b": ping\n\n" + sse(chunk("a")) + b": keep-alive\n\n",
+        b"data: {\"a\":\ndata: 1}\n\n" + sse(chunk("b")),  # one event over two data lines
+        b"event: x\ndata: {}\n\ndata:{\"no\": \"space\"}\n\n" + sse(chunk("c")),
+        sse(chunk("d"), chunk("e"), sep="\r\n\r\n"),  # CRLF from the start
+        sse(chunk("f")) + sse(chunk("g"), sep="\r\n\r\n"),  # CRLF from the middle
+    ]
+    for raw in streams:
+        expected = [e.data.encode() for e in Decoder().feed(raw)]
+        assert expected, raw
+        for size in (1, 2, 3, 7, 64, len(raw)):
+            splitter = DataSplitter()
+            got = [payload for i in range(0, len(raw), size) for payload in splitter.feed(raw[i:i + size])]
+            assert got == expected, (size, raw)
