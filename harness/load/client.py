@@ -212,14 +212,14 @@ class StreamClient:
 
     def _read_in_hub(self, reader: Reader) -> _Response:
         """Drive `reader` from a libev I/O watcher's callback and park this greenlet until it finishes; a
-        repeating timer ends it with "timeout" after `timeout` seconds without a read (the socket timeout's
-        meaning)."""
+        timer checking four times per `timeout` ends it with "timeout" once `timeout` seconds pass without
+        a read (the socket timeout's meaning), at most a quarter late."""
         assert self._sock is not None
         raw = self._sock._sock  # type: ignore[attr-defined]  # gevent's socket wraps the non-blocking one
         loop = gevent.get_hub().loop
         waiter: Waiter = Waiter()
         readable = loop.io(raw.fileno(), 1)
-        timer = loop.timer(self.timeout, self.timeout)
+        timer = loop.timer(self.timeout, self.timeout / 4)
         timeout, clock, offset = self.timeout, time.perf_counter, self._realtime_offset
         recvmsg, recv = raw.recvmsg, raw.recv
         kernel = self.kernel_timestamps

@@ -236,7 +236,7 @@ def test_silence_mid_stream_ends_as_a_timeout_within_its_bound(server) -> None:
     release.set()
     assert record.error_type == "timeout" and not record.ok, record
     assert len(record.chunk_times) == 1, "the chunk before the silence is kept"
-    assert 0.4 < took < 5, f"a 0.5 s read timeout ended the request after {took:.2f} s"
+    assert 0.45 < took < 2, f"a 0.5 s read timeout ended the request after {took:.2f} s"
 
 
 @pytest.mark.skipif(not UNDER_GEVENT or sys.platform != "linux",
