@@ -2,7 +2,7 @@
 sends its first token T ms after the request arrived and one every I ms, and stamps every chunk with
 its send time (same host, same monotonic clock).
 
-For the harness as shipped (locust agent, gevent + h11; chunk times from the kernel's receive timestamps;
+For the harness as shipped (locust agent, gevent + httptools; chunk times from the kernel's receive timestamps;
 a second worker process above 128 streams on a 2-core machine), the same in one process whatever the
 concurrency (`harness-1p`), one process timing chunks when its reads return (`harness-read`,
 `--no-kernel-timestamps`), and a plain

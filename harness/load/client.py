@@ -1,8 +1,10 @@
 """A streaming HTTP/1.1 client for the load generator: one keep-alive connection per simulated user.
 
 HTTP framing is parsed by httptools (llhttp, Node's C parser: the profile of a busy load process was
-~40% h11's pure-Python framing); the socket is the standard library's, which under locust's gevent
-patching is cooperative. What makes the numbers right is *when* a read is said to have arrived:
+~40% h11's pure-Python framing). Under locust's gevent patching a plain-http response is read in the
+hub's own I/O callback (one callback per read, the request's greenlet parked until the response ends);
+TLS, or no gevent, reads in the caller. What makes the numbers right is *when* a read is said to have
+arrived:
 
 - plain http on Linux: the kernel's receive timestamp of the last packet a read returned
   (`SO_TIMESTAMPNS`), converted to the `perf_counter` clock. A load generator that is briefly
