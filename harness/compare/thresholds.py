@@ -51,7 +51,9 @@ DEFAULT_RULES: tuple[MetricRule, ...] = (
     MetricRule("peak_gpu_memory_bytes", "peak GPU memory", "GiB", "up", 0.05, test="runs"),
     MetricRule("ready_seconds", "start-up time", "s", "up", 0.25, test="runs", noisy=True),
     MetricRule("image_size_bytes", "image size", "GB", "up", 0.10, test="none"),
-    MetricRule("kv_cache_tokens", "KV-cache size", "tokens", "down", 0.0, test="none"),
+    # not "any": vLLM sizes the cache from a memory profile, which drifts between boots of one version
+    # (measured: 0.14 %, 43,629,776 vs 43,689,168 tokens, reports/examples/gate-h200-vllm-*/noise/compare.md)
+    MetricRule("kv_cache_tokens", "KV-cache size", "tokens", "down", 0.01, test="none"),
     MetricRule("max_model_len", "max_model_len", "tokens", "change", 0.0, test="none"),
 )
 REQUEST_METRICS = ("ttft", "ttft_p90", "tpot", "itl", "e2el", "request_throughput", "output_throughput",

@@ -222,3 +222,35 @@ def test_with_three_runs_a_side_runs_are_the_samples() -> None:
     assert not ttft.regressed and ttft.note == "per run" and ttft.n == (3, 3)
     b.per_run[("c=1", "ttft")] = [120.0, 125.0, 130.0]  # every B run slower than every A run
     assert metric(compare(a, b), "ttft").regressed
+
+
+def kv_sides(base: float, cand: float) -> tuple[Side, Side]:
+    a, b = side("a", RNG.normal(40, 1, 50)), side("b", RNG.normal(40, 1, 50))
+    a.run_values["kv_cache_tokens"], b.run_values["kv_cache_tokens"] = [base], [cand]
+    return a, b
+
+
+def test_a_single_values_drift_is_neither_better_nor_worse() -> None:
+    # the H200 gate's two sides (gate-h200-vllm-0.25.0-0.26.0/gate.md): 1.001x, once called "better"
+    up = metric(compare(*kv_sides(43_659_472, 43_689_168)), "kv_cache_tokens")
+    down = metric(compare(*kv_sides(43_689_168, 43_659_472)), "kv_cache_tokens")
+    assert not (up.improved or up.regressed or down.improved or down.regressed)
+
+
+def test_a_real_change_of_a_single_value_is_still_judged() -> None:
+    assert metric(compare(*kv_sides(43_659_472, 48_000_000)), "kv_cache_tokens").improved  # +10%
+    assert metric(compare(*kv_sides(43_659_472, 39_000_000)), "kv_cache_tokens").regressed  # -11%
+
+
+def test_threshold_any_is_never_better(tmp_path: Path) -> None:
+    toml = tmp_path / "t.toml"
+    toml.write_text("[metrics.peak_gpu_memory_bytes]\nthreshold = 0\n")
+    a, b = side("a", RNG.normal(40, 1, 50)), side("b", RNG.normal(40, 1, 50))
+    a.run_values["peak_gpu_memory_bytes"], b.run_values["peak_gpu_memory_bytes"] = [20e9], [19.6e9]
+    a.errors["c=1"], b.errors["c=1"] = (5, 50), (0, 50)
+    result = compare(a, b, Thresholds.read(toml))
+    memory, errors = metric(result, "peak_gpu_memory_bytes"), metric(result, "error_rate")
+    assert not memory.improved and not memory.regressed  # -2 %, but "any" names no size for a gain
+    assert not errors.improved and not errors.regressed
+    b.run_values["peak_gpu_memory_bytes"] = [20.1e9]
+    assert metric(compare(a, b, Thresholds.read(toml)), "peak_gpu_memory_bytes").regressed  # any increase
