@@ -106,8 +106,8 @@ def _json_path(data: Any, path: str) -> list[Any]:
             found = [item for node in found for item in (node.values() if isinstance(node, dict) else node)]
         elif index is not None:
             found = [node[int(index)] for node in found]
-        else:
-            found = [node[key or quoted] for node in found]
+        else:  # after a wildcard, values that are not objects ("samples": 151 beside the workers) are passed
+            found = [node[key or quoted] for node in found if isinstance(node, dict) or len(found) == 1]
     return found
 
 

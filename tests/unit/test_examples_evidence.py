@@ -66,3 +66,19 @@ def test_the_checker_reads_each_kind_of_file(tmp_path: Path) -> None:
            ("12.7 ms", "r.json", "$['p99.9']"), ("5 passed", "missing.xml", "junit:passed")]
     for before, path, query in bad:
         assert check(_mark(tmp_path, before, path, query)) is not None, (before, query)
+
+
+def test_a_request_count_that_counts_the_warm_up_twice_fails() -> None:
+    # two-worker-sweep/README.md once said 2,381 requests "plus the warm-up": 2,379 measured + 2 warm-up
+    folder = REPO / "reports" / "examples" / "h200-vllm" / "two-worker-sweep"
+    said = Mark(folder / "README.md", 1, "2,381 requests", "results.json", "sum($.levels[*].completed)")
+    assert check(said) is not None
+    assert check(Mark(folder / "README.md", 1, "2,379 requests", "results.json", "sum($.levels[*].completed)")) is None
+
+
+@pytest.mark.parametrize("readme", READMES, ids=_name)
+def test_markers_keep_tables_whole(readme: Path) -> None:
+    # a "|" inside a marker on a table row would split the row's cells
+    broken = [mark.where for mark in marks(readme)
+              if mark.before.lstrip().startswith("|") and "|" in f"{mark.path} {mark.query}"]
+    assert not broken, f"markers with '|' on table rows: {broken}"
