@@ -62,7 +62,10 @@ def discover(paths: list[str]) -> list[Path]:
 def _runs_in(path: Path) -> list[Path]:
     if (path / "run.json").exists() or (path / "results.json").exists():
         return [path]
-    runs = sorted({p.parent for p in path.rglob("run.json")})
+    found = {p.parent for p in path.rglob("run.json")}
+    # a run inside another run (the differential's second boot files its logs there) is part of its
+    # parent, not a round of its own (seen: a 3-round gate side counted as 6 runs)
+    runs = sorted(r for r in found if not any(parent in found for parent in r.parents))
     loose = sorted({p.parent for p in path.rglob("results.json")
                     if not any(r in p.parents for r in runs)})
     return runs + loose

@@ -213,6 +213,18 @@ def test_invalid_load_runs_are_left_out_where_valid_ones_exist(tmp_path: Path) -
     assert only.left_out == [] and len(only.samples[("chat/c=1", "ttft")]) == 20
 
 
+def test_a_run_booted_inside_another_is_not_a_round_of_its_own(tmp_path: Path) -> None:
+    """The differential suite's second boot files a run.json inside its parent's folder: a side of three
+    rounds is three runs, and the nested boot's facts are not counted as a fourth round's."""
+    for name in ("a1", "a2", "a3"):
+        nested = load_run(tmp_path, name, 10.0) / "runs" / f"{name}-differential"
+        nested.mkdir(parents=True)
+        (nested / "run.json").write_text("{}")
+    side = load_side("A", [str(tmp_path)])
+    assert [p.name for p in side.runs] == ["a1", "a2", "a3"]
+    assert len(side.per_run[("chat/c=1", "ttft")]) == 3
+
+
 def test_with_three_runs_a_side_runs_are_the_samples() -> None:
     """One busy round shifts all its requests together: pooled, they look significant; per run, B's runs
     sit among A's and nothing is called."""
