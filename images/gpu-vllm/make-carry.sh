@@ -1,65 +1,78 @@
 #!/usr/bin/env bash
-# Prepares real vLLM (PyPI's CUDA 13 wheel) and everything it and the harness need that the lent H200
-# machine lacks, in pieces small enough to travel with the device tool (64 MiB a call).
+# Prepares real vLLM (PyPI's CUDA 13 wheel), everything it needs that the GPU host lacks, and the
+# harness's own packages, in pieces small enough to travel with the device tool (64 MiB a call).
 #
 #   make-carry.sh VLLM_VERSION OUT_DIR [EXTRA_REQUIREMENT ...]
-#   e.g. make-carry.sh 0.26.0 .gpu/0.26.0 'transformers==5.16.1' 'docker>=7.1' 'locust>=2.30' 'httptools>=0.6' 'orjson>=3.9'
+#   e.g. make-carry.sh 0.26.0 .gpu/0.26.0 'transformers==5.16.1'
+#   make-carry.sh --harness-requirements     what the harness's set is resolved from (offline)
 #
-# Run it where pip reaches PyPI; move OUT_DIR to the GPU host by any means (the device tool's 64 MiB
-# calls, a USB disk); there install-env.sh (beside this script) makes $VLLM_ENVS/VLLM_VERSION.
-# device-packages.txt lists what the GPU host already has: replace it with `python3 -m pip list
-# --format=freeze | cut -d= -f1` from your own host. The extras are the harness's own needs
-# (docker, locust, httptools, orjson) and any pin the host's packages force (transformers 5.17 breaks
-# vLLM 0.26's LLaVA import, so 5.16.1 is carried).
+# Run it where pip reaches PyPI, with python3 >= 3.11, unzip and xz; move OUT_DIR to the GPU host by any
+# means (the device tool's 64 MiB calls, a USB disk); there install-env.sh (beside this script) makes
+# $VLLM_ENVS/VLLM_VERSION and the harness's site. The extras are pins the host's packages force on
+# vLLM (transformers 5.17 breaks vLLM 0.26's LLaVA import, so 5.16.1 is carried).
 #
-# OUT_DIR/vllm.partNN  the vLLM package, slimmed (see below), as tar | xz, split in 54 MiB pieces
-# OUT_DIR/depsN/*.whl  every other wheel it needs (Python 3.12, manylinux x86_64), minus what the
-#                      machine has (device-packages.txt beside this script) and minus torch & co.
+# OUT_DIR/vllm.partNN         the vLLM package, slimmed (see below), as tar | xz, split in 54 MiB pieces
+# OUT_DIR/depsN/*.whl         the wheels of both sets below (Python 3.12, manylinux x86_64), 54 MiB a folder
+# OUT_DIR/vllm-wheels.txt     vLLM's set: its requirements' closure, minus what the host has
+#                             (device-packages.txt beside this script) and minus torch & co.
+# OUT_DIR/harness-wheels.txt  the harness's set: pyproject.toml's [project] dependencies' whole closure,
+#                             minus only torch & co. (the host's stated prerequisites, README.md)
+# OUT_DIR/torch-version.txt   the torch this vLLM pins: the host's python3 must have it
 #
-# Only vLLM releases that pin torch==2.11.0 run there (the machine's torch): 0.24.0, 0.25.0, 0.26.0.
+# Only vLLM releases that pin torch==2.11.0 run on the lent H200 (its torch): 0.24.0, 0.25.0, 0.26.0.
 # Slimming drops what an H200 never loads: the FlashAttention-2 kernels (Hopper uses FA3), the Rust
-# front binary, and deep_gemm builds for other Pythons. On the machine:
-#   cat OUT_DIR/vllm.part* | xz -d | tar x -C SITE   and   pip install --no-deps --target SITE deps*/*.whl
+# front binary, and deep_gemm builds for other Pythons.
 set -euo pipefail
-ver=$1; out=$2; shift 2
 here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+deps() { python3 "$here/carry_deps.py" "$@"; }
+if [ "${1:-}" = --harness-requirements ]; then deps harness-requirements "$repo/pyproject.toml"; exit; fi
+[ $# -ge 2 ] || { echo "usage: make-carry.sh VLLM_VERSION OUT_DIR [EXTRA_REQUIREMENT ...]" >&2; exit 2; }
+for tool in unzip xz; do
+  command -v $tool > /dev/null || { echo "make-carry: $tool not found: install it (it unpacks/packs vLLM)" >&2; exit 2; }
+done
+ver=$1; out=$2; shift 2
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-mkdir -p "$out/deps"
+mkdir -p "$out"
+rm -rf "$out"/deps* "$out"/vllm.part*
+mkdir "$out/deps"
 plat=(--python-version 3.12 --implementation cp --only-binary=:all:)
 for p in manylinux_2_34 manylinux_2_31 manylinux_2_28 manylinux_2_27 manylinux_2_26 manylinux_2_24 \
          manylinux_2_17 manylinux2014 manylinux_2_5 manylinux1; do plat+=(--platform "${p}_x86_64"); done
+resolve() {  # requirements file -> pip's report of the whole closure, for the GPU host's platform
+  pip install -q --dry-run --ignore-installed --target "$work/t" "${plat[@]}" --report "$2" -r "$1" 2>&1 \
+    | grep -v "is ignored" || true
+  [ -s "$2" ] || { echo "make-carry: pip could not resolve $1" >&2; exit 1; }
+}
+fetch() {  # name==version list -> its wheels in OUT/deps, their file names in OUT/<set>-wheels.txt
+  mkdir "$work/$2"
+  pip download -q --no-deps "${plat[@]}" -d "$work/$2" -r "$1" 2>&1 | grep -v "is ignored" || true
+  [ "$(ls "$work/$2" | wc -l)" -eq "$(grep -c . "$1")" ] || { echo "make-carry: pip could not download all of $1" >&2; exit 1; }
+  ls "$work/$2" > "$out/$2-wheels.txt"
+  cp -n "$work/$2"/*.whl "$out/deps/"
+}
 
 echo "make-carry: downloading vllm==$ver"
 pip download -q --no-deps -d "$work" "vllm==$ver"
 whl=$(ls "$work"/vllm-"$ver"-*.whl)
+unzip -p "$whl" '*/METADATA' > "$work/METADATA"
+deps torch-pin "$work/METADATA" > "$out/torch-version.txt"
 
 # vLLM's own requirements, less the GPU stack the machine already has in matching versions
-unzip -p "$whl" '*/METADATA' | sed -n 's/^Requires-Dist: //p' | grep -v 'extra ==' \
+sed -n 's/^Requires-Dist: //p' "$work/METADATA" | grep -v 'extra ==' \
   | grep -viE '^(torch|torchaudio|torchvision|torchcodec|triton|nvidia-|flashinfer|xformers|cupy|tilelang|apache-tvm-ffi|quack|pynvvideocodec|humming|tokenspeed|fastsafetensors|instanttensor|nvtx|numba|numpy|opencv)' \
-  > "$work/req.txt"
-printf '%s\n' "$@" >> "$work/req.txt"
+  > "$work/vllm-req.txt"
+printf '%s\n' "$@" >> "$work/vllm-req.txt"
+deps harness-requirements "$repo/pyproject.toml" > "$work/harness-req.txt"
 
-echo "make-carry: resolving what the machine lacks"
-pip install -q --dry-run --ignore-installed --target "$work/t" "${plat[@]}" --report "$work/r.json" \
-  -r "$work/req.txt" 2>&1 | grep -v "is ignored" || true
-python3 - "$work/r.json" "$here/device-packages.txt" "$work/need.txt" "$@" <<'PY'
-import json, re, sys
-norm = lambda n: re.sub(r"[-_.]+", "-", n).lower()
-report, have_file, need_file, *extra = sys.argv[1:]
-have = {norm(l.strip()) for l in open(have_file) if l.strip() and not l.startswith("#")}
-forced = {norm(re.split(r"[<>=!~ ;\[]", e, 1)[0]) for e in extra}  # asked for explicitly: carry it
-need = []
-for item in json.load(open(report))["install"]:
-    name, version = item["metadata"]["name"], item["metadata"]["version"]
-    n = norm(name)
-    if n.startswith(("nvidia-", "torch", "triton")) or (n in have and n not in forced):
-        continue
-    need.append(f"{name}=={version}")
-open(need_file, "w").write("\n".join(need) + "\n")
-print(f"make-carry: {len(need)} wheels to carry")
-PY
-pip download -q --no-deps "${plat[@]}" -d "$out/deps" -r "$work/need.txt" 2>&1 | grep -v "is ignored" || true
+echo "make-carry: resolving vLLM's and the harness's sets"
+resolve "$work/vllm-req.txt" "$work/vllm.json"
+resolve "$work/harness-req.txt" "$work/harness.json"
+deps select "$work/vllm.json" "$work/vllm-need.txt" --host "$here/device-packages.txt" --keep "$@"
+deps select "$work/harness.json" "$work/harness-need.txt"
+fetch "$work/vllm-need.txt" vllm
+fetch "$work/harness-need.txt" harness
 
 echo "make-carry: slimming and compressing vLLM (a few minutes)"
 mkdir "$work/pkg"
@@ -67,25 +80,7 @@ mkdir "$work/pkg"
   && rm -f vllm/vllm_flash_attn/_vllm_fa2_C.abi3.so vllm/vllm-rs \
   && find vllm/third_party -name '_C.cpython-3*' ! -name '*cpython-312*' -delete)
 tar -C "$work/pkg" -cf - . | xz -9 -T0 > "$work/vllm.tar.xz"
-rm -f "$out"/vllm.part*
 split -b 54M -d "$work/vllm.tar.xz" "$out/vllm.part"
-# the wheels, in folders of at most 54 MiB: one folder per device call
-python3 - "$out" <<'PY'
-import os, shutil, sys
-out = sys.argv[1]; src = os.path.join(out, "deps")
-wheels = sorted(os.listdir(src), key=lambda w: -os.path.getsize(os.path.join(src, w)))
-bins: list[list[str]] = []; sizes: list[int] = []
-for w in wheels:
-    size = os.path.getsize(os.path.join(src, w))
-    i = next((i for i, s in enumerate(sizes) if s + size <= 54 << 20), None)
-    if i is None:
-        bins.append([]); sizes.append(0); i = len(bins) - 1
-    bins[i].append(w); sizes[i] += size
-for i, names in enumerate(bins):
-    d = os.path.join(out, f"deps{i}"); os.makedirs(d, exist_ok=True)
-    for w in names:
-        shutil.move(os.path.join(src, w), d)
-os.rmdir(src)
-PY
+deps split "$out"
 echo "make-carry: $(du -sm "$out" | cut -f1) MiB in $out; one device call per item:"
 du -sm "$out"/vllm.part* "$out"/deps*

@@ -5,7 +5,7 @@
                              vLLM's `--load-format dummy` fills them at random on the GPU
 
 CPU only, seconds. Needs torch and transformers (5.x), as build_tiny_llava.py does.
-Usage: python prepare_models.py OUT_DIR
+Usage: PYTHONPATH=$VLLM_ENVS/VERSION python3 prepare_models.py OUT_DIR
 """
 
 from __future__ import annotations
