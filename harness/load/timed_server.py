@@ -12,7 +12,7 @@ so a variant can run it in a container: the bump gate's proof builds one whose b
 every input gets the same answer, like a server that never sees its input.
 
 `--fault KIND` makes it a broken server for the harness's own tests: every `--fault-every N`-th streaming
-request (counted per process, from the first; default every one) gets the fault instead of its answer.
+completion request (counted per process, from the first; default every one) gets the fault instead of its answer.
 `http-500`: a 500 with an OpenAI-style error body; `cut-stream`: half the tokens, then the connection is
 closed mid-stream (no terminating chunk, no `[DONE]`); `drop`: the connection is closed without a response.
 
@@ -65,7 +65,7 @@ def _chunk(payload: dict[str, object] | str) -> bytes:
     return f"{len(data):x}\r\n".encode() + data + b"\r\n"
 
 
-_streamed = [0]  # streaming requests this process has received (the faults count them)
+_streamed = [0]  # completion requests this process has received (the faults count them)
 
 
 async def _handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, how: Behaviour) -> None:
@@ -90,8 +90,10 @@ async def _handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, ho
                 await writer.drain()
                 continue
             request = json.loads(raw or b"{}")
-            _streamed[0] += 1
-            fault = how.faulty(_streamed[0])
+            fault = None
+            if path.endswith("completions"):  # the load's requests; not e.g. a /tokenize probe
+                _streamed[0] += 1
+                fault = how.faulty(_streamed[0])
             if fault == "drop":
                 raise _Cut
             if fault == "http-500":
@@ -223,7 +225,7 @@ def main() -> None:
     p.add_argument("--processes", type=int, default=1, help="serve from this many processes on one port")
     p.add_argument("--fault", choices=FAULTS, default=None, help="a broken server: what the faulty requests get")
     p.add_argument("--fault-every", type=int, default=1, metavar="N",
-                   help="every N-th streaming request is faulty (default 1: each)")
+                   help="every N-th completion request is faulty (default 1: each)")
     args, _ = p.parse_known_args()  # vllm serve's other options mean nothing here
     if args.fault_every < 1:
         p.error("--fault-every must be >= 1")
