@@ -75,6 +75,13 @@ def _maybe(value: float | None, pattern: str) -> str:
     return "-" if value is None else pattern.format(value)
 
 
+def _latencies(level: dict) -> list[str]:
+    """TTFT p50/p99, ITL p50/p99, E2EL p99; "-" where no request succeeded (0 would read as a fast server)."""
+    keys = (("median_ttft_ms", "{:.1f}"), ("p99_ttft_ms", "{:.1f}"), ("median_itl_ms", "{:.2f}"),
+            ("p99_itl_ms", "{:.2f}"), ("p99_e2el_ms", "{:.1f}"))
+    return [_maybe(None if not level["completed"] else level[key], pattern) for key, pattern in keys]
+
+
 def print_summary(report: Report, console: Console | None = None) -> None:
     console = console or Console()
     table = Table(title=f"load results ({report.requests} requests) — {report.dir}")
@@ -84,8 +91,7 @@ def print_summary(report: Report, console: Console | None = None) -> None:
     for lv in report.levels:
         table.add_row(str(lv["level"]), str(lv["completed"]), str(lv["failed"]), f"{lv['request_throughput']:.2f}",
                       _maybe(lv.get("harness_attempted_throughput"), "{:.2f}"),
-                      f"{lv['output_throughput']:.1f}", f"{lv['median_ttft_ms']:.1f}", f"{lv['p99_ttft_ms']:.1f}",
-                      f"{lv['median_itl_ms']:.2f}", f"{lv['p99_itl_ms']:.2f}", f"{lv['p99_e2el_ms']:.1f}",
+                      f"{lv['output_throughput']:.1f}", *_latencies(lv),
                       _maybe(lv.get("harness_client_cpu_pct_max"), "{:.0f}%"),
                       _maybe(lv.get("harness_client_lag_p99_ms_max"), "{:.1f}"))
     print_whole(console, table)
