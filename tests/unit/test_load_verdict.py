@@ -112,3 +112,14 @@ def test_an_old_results_json_still_reads() -> None:
     assert report.verdict is None and report.request_failures == []
     (level,) = report.levels
     assert level.harness_failures == {} and level.harness_attempted_throughput is None and level.failed == 1
+
+
+def test_load_help_states_the_rule_and_the_codes(capsys: pytest.CaptureFixture[str]) -> None:
+    from harness.cli import parser
+
+    with pytest.raises(SystemExit):
+        parser().parse_args(["load", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for said in ("4 requests failed", "max_error_rate", "3 invalid",
+                 "cut short (1) > requests failed (4) > invalid (3)"):
+        assert said in text, said
