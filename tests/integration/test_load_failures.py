@@ -3,13 +3,19 @@ answers 500, cuts its streams mid-way or drops the connection (harness.load.time
 `vllm-harness load --base-url` and through `pytest suites/ -m load --base-url`. The CLI exits 4 naming the
 error kinds, the pytest load test fails with them, the HTML page leads with the verdict, and successful
 throughput stands apart from attempted. A variant that declares `[load.slo] max_error_rate` is allowed
-that share."""
+that share. A run whose client was kept from running (SIGSTOP, so its own lag samples mark it invalid) still
+fails on the server's 500s: an invalid run is not a pass for a broken server."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import signal
 import subprocess
 import sys
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -105,3 +111,75 @@ def test_pytest_load_test_fails_with_the_error_kinds(tmp_path: Path) -> None:
     # the variant's defaults: 16 requests at c=1 and at c=4, every other one cut mid-stream
     for level in ("c=1", "c=4"):
         assert f"{level}: 8 of 16 requests failed (50.0% > allowed 0.0%): stream broken: 8" in out, out[-3000:]
+
+
+def agents(marker: str) -> list[int]:
+    """The load agent processes whose command line names `marker` (a run's folder)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        with contextlib.suppress(OSError):
+            cmdline = (proc / "cmdline").read_bytes().split(b"\0") if proc.name.isdigit() else []
+            if b"harness.load.agent" in cmdline and any(marker.encode() in part for part in cmdline):
+                found.append(int(proc.name))
+    return found
+
+
+@contextlib.contextmanager
+def starved_client(marker: str) -> Iterator[set[int]]:
+    """The load generator kept from running, as on a host too busy for it: its processes are stopped
+    (SIGSTOP) for 50 ms of every 150 ms, so its own loop-lag samples mark the run invalid. Yields the pids
+    it stopped; every one is continued on the way out."""
+    done, stopped = threading.Event(), set()
+
+    def freeze() -> None:
+        while not done.is_set():
+            pids = agents(marker)
+            for pid in pids:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGSTOP)
+                    stopped.add(pid)
+            done.wait(0.05)
+            for pid in pids:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGCONT)
+            done.wait(0.1)
+
+    thread = threading.Thread(target=freeze, daemon=True)
+    thread.start()
+    try:
+        yield stopped
+    finally:
+        done.set()
+        thread.join(timeout=5)
+        for pid in stopped:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
+
+
+def test_server_errors_fail_an_invalid_run_too(tmp_path: Path) -> None:
+    with running(2, 1, "--fault", "http-500", "--fault-every", "2") as url, starved_client(str(tmp_path)) as stopped:
+        done, run = harness_load(tmp_path, "--base-url", url, "--model", "timed", "--concurrency", "2",
+                                 "--duration", "5", "--warmup", "0", "--kinds", "chat", "--output-len", "8")
+    output = done.stdout + done.stderr
+    report = results(run)
+    if report["valid"]:
+        pytest.skip(f"inconclusive: the client was not judged saturated though stopped ({len(stopped)} pid(s))")
+    assert done.returncode == 4 and report["verdict"] == "requests failed", output[-3000:]  # failures beat invalid
+    assert "INVALID:" in output and "REQUESTS FAILED: c=2:" in output and "http 500:" in output, output[-3000:]
+
+
+def test_pytest_fails_an_invalid_run_with_server_errors(tmp_path: Path) -> None:
+    reports = tmp_path / "reports"
+    with running(20, 10, "--fault", "http-500", "--fault-every", "2") as url, starved_client(str(reports)):
+        done = subprocess.run([sys.executable, "-m", "pytest", "suites/test_load.py", "-m", "load", "-k", "chat",
+                               "-p", "no:cacheprovider", "--base-url", url, "--model", "timed", "--capabilities",
+                               "chat", "--reports-dir", str(reports), "-q", "-rfs", "--no-header"],
+                              cwd=REPO, capture_output=True, text=True, timeout=300)
+    found = list(reports.glob("runs/*/load-chat/results.json"))
+    assert len(found) == 1, done.stdout[-3000:]
+    report = results(found[0].parent)
+    if report["valid"]:
+        pytest.skip("inconclusive: the client was not judged saturated though stopped")
+    out = done.stdout
+    assert done.returncode == 1 and "1 failed" in out and "the run is invalid" not in out, out[-3000:]
+    assert "requests failed: c=1: 8 of 16 requests failed" in out and "http 500: 8" in out, out[-3000:]
