@@ -11,6 +11,11 @@ so a variant can run it in a container: the bump gate's proof builds one whose b
 `--echo` makes each answer a digest of the request (different inputs, different answers); without it
 every input gets the same answer, like a server that never sees its input.
 
+`--fault KIND` makes it a broken server for the harness's own tests: every `--fault-every N`-th streaming
+completion request (counted per process, from the first; default every one) gets the fault instead of its answer.
+`http-500`: a 500 with an OpenAI-style error body; `cut-stream`: half the tokens, then the connection is
+closed mid-stream (no terminating chunk, no `[DONE]`); `drop`: the connection is closed without a response.
+
     running(ttft_ms=50) as url:   the server as a subprocess on a free port, stopped on exit
 """
 
@@ -31,6 +36,7 @@ from dataclasses import dataclass
 from harness.server.child_server import child_server
 
 MODEL = "timed"
+FAULTS = ("http-500", "cut-stream", "drop")
 
 
 @dataclass(frozen=True)
@@ -41,12 +47,25 @@ class Behaviour:
     version: str = "timed"
     echo: bool = False
     max_model_len: int | None = None  # reported in /v1/models as vLLM does
+    fault: str | None = None  # one of FAULTS
+    fault_every: int = 1
+
+    def faulty(self, count: int) -> str | None:
+        """The fault the `count`-th streaming request (1-based) gets, if any."""
+        return self.fault if self.fault and count % self.fault_every == 0 else None
+
+
+class _Cut(Exception):
+    """The connection is to be closed now (an injected fault)."""
 
 
 def _chunk(payload: dict[str, object] | str) -> bytes:
     text = payload if isinstance(payload, str) else json.dumps(payload, separators=(",", ":"))
     data = b"data: " + text.encode() + b"\n\n"
     return f"{len(data):x}\r\n".encode() + data + b"\r\n"
+
+
+_streamed = [0]  # completion requests this process has received (the faults count them)
 
 
 async def _handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, how: Behaviour) -> None:
@@ -71,15 +90,32 @@ async def _handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, ho
                 await writer.drain()
                 continue
             request = json.loads(raw or b"{}")
-            await _stream(writer, request, path, received, how)
-    except (asyncio.IncompleteReadError, ConnectionError):
+            fault = None
+            if path.endswith("completions"):  # the load's requests; not e.g. a /tokenize probe
+                _streamed[0] += 1
+                fault = how.faulty(_streamed[0])
+            if fault == "drop":
+                raise _Cut
+            if fault == "http-500":
+                await _error_500(writer)
+                continue
+            await _stream(writer, request, path, received, how, cut=fault == "cut-stream")
+    except (asyncio.IncompleteReadError, ConnectionError, _Cut):
         pass
     finally:
         writer.close()
 
 
+async def _error_500(writer: asyncio.StreamWriter) -> None:
+    body = json.dumps({"error": {"message": "injected fault: internal server error", "type": "InternalServerError",
+                                 "code": 500}}).encode()
+    writer.write(b"HTTP/1.1 500 Internal Server Error\r\ncontent-type: application/json\r\ncontent-length: "
+                 + str(len(body)).encode() + b"\r\n\r\n" + body)
+    await writer.drain()
+
+
 async def _stream(writer: asyncio.StreamWriter, request: dict[str, object], path: str, received: float,
-                  how: Behaviour) -> None:
+                  how: Behaviour, cut: bool = False) -> None:
     ttft, itl = how.ttft, how.itl
     tokens = int(request.get("max_tokens") or 16)  # type: ignore[call-overload]
     chat = path.endswith("/chat/completions")
@@ -92,6 +128,8 @@ async def _stream(writer: asyncio.StreamWriter, request: dict[str, object], path
     loop = asyncio.get_running_loop()
     offset = loop.time() - time.perf_counter()  # asyncio's clock is monotonic too: convert targets once
     for k in range(tokens):
+        if cut and k >= max(tokens // 2, 1):
+            raise _Cut  # the rest never comes: the connection closes mid-stream
         target = received + ttft + k * itl
         delay = target + offset - loop.time()
         if delay > 0:
@@ -107,8 +145,9 @@ async def _stream(writer: asyncio.StreamWriter, request: dict[str, object], path
 
 async def serve(port: int, ttft_ms: float, itl_ms: float, ready: asyncio.Event | None = None, *,
                 host: str = "127.0.0.1", model: str = MODEL, version: str = "timed", echo: bool = False,
-                max_model_len: int | None = None, reuse_port: bool = False, quiet: bool = False) -> None:
-    how = Behaviour(ttft_ms / 1e3, itl_ms / 1e3, model, version, echo, max_model_len)
+                max_model_len: int | None = None, reuse_port: bool = False, quiet: bool = False,
+                fault: str | None = None, fault_every: int = 1) -> None:
+    how = Behaviour(ttft_ms / 1e3, itl_ms / 1e3, model, version, echo, max_model_len, fault, fault_every)
     server = await asyncio.start_server(lambda r, w: _handle(r, w, how), host, port, backlog=4096,
                                         reuse_port=reuse_port)
     if ready is not None:
@@ -184,16 +223,20 @@ def main() -> None:
     p.add_argument("--echo", action="store_true", help="answers depend on the request")
     p.add_argument("--max-model-len", type=int, default=None, help="what /v1/models reports, as vLLM does")
     p.add_argument("--processes", type=int, default=1, help="serve from this many processes on one port")
+    p.add_argument("--fault", choices=FAULTS, default=None, help="a broken server: what the faulty requests get")
+    p.add_argument("--fault-every", type=int, default=1, metavar="N",
+                   help="every N-th completion request is faulty (default 1: each)")
     args, _ = p.parse_known_args()  # vllm serve's other options mean nothing here
+    if args.fault_every < 1:
+        p.error("--fault-every must be >= 1")
+    kw: dict[str, object] = {"model": args.served_model_name or MODEL, "version": args.version_name,
+                             "echo": args.echo, "max_model_len": args.max_model_len, "fault": args.fault,
+                             "fault_every": args.fault_every}
     if args.processes > 1:
-        serve_processes(args.processes, args.port, args.host, ttft_ms=args.ttft_ms, itl_ms=args.itl_ms,
-                        model=args.served_model_name or MODEL, version=args.version_name, echo=args.echo,
-                        max_model_len=args.max_model_len)
+        serve_processes(args.processes, args.port, args.host, ttft_ms=args.ttft_ms, itl_ms=args.itl_ms, **kw)
         return
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve(args.port, args.ttft_ms, args.itl_ms, host=args.host,
-                          model=args.served_model_name or MODEL, version=args.version_name, echo=args.echo,
-                          max_model_len=args.max_model_len))
+        asyncio.run(serve(args.port, args.ttft_ms, args.itl_ms, host=args.host, **kw))  # type: ignore[arg-type]
 
 
 @contextlib.contextmanager
