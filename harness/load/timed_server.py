@@ -27,6 +27,7 @@ import socket
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from http import HTTPStatus
 
 from harness.server.child_server import child_server
 
@@ -41,6 +42,7 @@ class Behaviour:
     version: str = "timed"
     echo: bool = False
     max_model_len: int | None = None  # reported in /v1/models as vLLM does
+    retrieve_status: int = 404  # GET /v1/models/{model}: vLLM serves none (404 {"detail":"Not Found"})
 
 
 def _chunk(payload: dict[str, object] | str) -> bytes:
@@ -64,9 +66,12 @@ async def _handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, ho
             if method == "GET":
                 card = {"id": how.model, "object": "model",
                         **({"max_model_len": how.max_model_len} if how.max_model_len else {})}
-                body = json.dumps({"object": "list", "data": [card]}
-                                  if path.endswith("/models") else {"version": how.version}).encode()
-                writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: "
+                status, answer = (how.retrieve_status, {"detail": "Not Found"}) if path.startswith("/v1/models/") \
+                    else (200, {"object": "list", "data": [card]} if path.endswith("/models") else
+                          {"version": how.version})
+                body = json.dumps(answer).encode()
+                writer.write(f"HTTP/1.1 {status} {HTTPStatus(status).phrase}\r\n".encode()
+                             + b"content-type: application/json\r\ncontent-length: "
                              + str(len(body)).encode() + b"\r\n\r\n" + body)
                 await writer.drain()
                 continue
@@ -107,8 +112,9 @@ async def _stream(writer: asyncio.StreamWriter, request: dict[str, object], path
 
 async def serve(port: int, ttft_ms: float, itl_ms: float, ready: asyncio.Event | None = None, *,
                 host: str = "127.0.0.1", model: str = MODEL, version: str = "timed", echo: bool = False,
-                max_model_len: int | None = None, reuse_port: bool = False, quiet: bool = False) -> None:
-    how = Behaviour(ttft_ms / 1e3, itl_ms / 1e3, model, version, echo, max_model_len)
+                max_model_len: int | None = None, retrieve_status: int = 404, reuse_port: bool = False,
+                quiet: bool = False) -> None:
+    how = Behaviour(ttft_ms / 1e3, itl_ms / 1e3, model, version, echo, max_model_len, retrieve_status)
     server = await asyncio.start_server(lambda r, w: _handle(r, w, how), host, port, backlog=4096,
                                         reuse_port=reuse_port)
     if ready is not None:
@@ -184,16 +190,18 @@ def main() -> None:
     p.add_argument("--echo", action="store_true", help="answers depend on the request")
     p.add_argument("--max-model-len", type=int, default=None, help="what /v1/models reports, as vLLM does")
     p.add_argument("--processes", type=int, default=1, help="serve from this many processes on one port")
+    p.add_argument("--retrieve-status", type=int, default=404,
+                   help="the status of GET /v1/models/{model} (vLLM's: 404; its body is never a model card)")
     args, _ = p.parse_known_args()  # vllm serve's other options mean nothing here
     if args.processes > 1:
         serve_processes(args.processes, args.port, args.host, ttft_ms=args.ttft_ms, itl_ms=args.itl_ms,
                         model=args.served_model_name or MODEL, version=args.version_name, echo=args.echo,
-                        max_model_len=args.max_model_len)
+                        max_model_len=args.max_model_len, retrieve_status=args.retrieve_status)
         return
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(serve(args.port, args.ttft_ms, args.itl_ms, host=args.host,
                           model=args.served_model_name or MODEL, version=args.version_name, echo=args.echo,
-                          max_model_len=args.max_model_len))
+                          max_model_len=args.max_model_len, retrieve_status=args.retrieve_status))
 
 
 @contextlib.contextmanager
