@@ -20,11 +20,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Self
 
-from pydantic import AfterValidator, Field, PlainValidator, Strict, WithJsonSchema
+from pydantic import AfterValidator, Field, PlainValidator, Strict, WithJsonSchema, model_validator
 
-from harness.spec.spec_table import FieldProblem
+from harness.spec.spec_table import FieldProblem, spec
 
 if TYPE_CHECKING:
     import pytest
@@ -55,12 +55,25 @@ Pattern = Annotated[str, Strict(), AfterValidator(_pattern),
                     Field(description="a regular expression on the failure message")]
 
 
-def states_a_failure(status: int | str | None, message: str | None) -> None:
-    """An entry's validator: it must state its failure, or it would excuse every failure of its check."""
-    if status is None and message is None:
-        raise FieldProblem("status", 'state the failure this entry stands for: status = 500 (the HTTP status the '
-                                     'check saw, or "timeout" / "dropped") and/or message = "a regular expression '
-                                     'on the failure message"')
+@spec(kw_only=True)
+class StatedFailure:
+    """The keys an entry (a [[deviation]], a [[known_issues]]) states its failure with; at least one is
+    required, or the entry would excuse every failure of its check."""
+
+    status: Status | None = None  # what the check recorded as its request's status
+    message: Pattern | None = None  # a regular expression searched in the failure's message
+
+    @model_validator(mode="after")
+    def _states_a_failure(self) -> Self:
+        if self.status is None and self.message is None:
+            raise FieldProblem("status", 'state the failure this entry stands for: status = 500 (the HTTP status '
+                                         'the check saw, or "timeout" / "dropped") and/or message = "a regular '
+                                         'expression on the failure message"')
+        return self
+
+    @property
+    def expected(self) -> ExpectedFailure:
+        return ExpectedFailure(self.status, self.message)
 
 
 @dataclass(frozen=True)

@@ -14,15 +14,15 @@ from __future__ import annotations
 import fnmatch
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Self
+from typing import Annotated
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
-from pydantic import AfterValidator, Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, field_validator
 
 __all__ = ["Deviation", "SpecifierSet", "Version", "applicable", "for_check", "load", "parse_version", "unknown_ids"]
 
-from harness.spec.failure import ExpectedFailure, Pattern, Status, states_a_failure
+from harness.spec.failure import ExpectedFailure, StatedFailure
 from harness.spec.spec_table import FieldProblem, NonBlank, Str, read_toml, spec, validate
 
 REGISTRY = Path(__file__).with_name("upstream_issues.toml")
@@ -52,7 +52,7 @@ def load(path: Path = REGISTRY) -> tuple[Deviation, ...]:
     """Every entry, validated: a bad entry is one line naming the file, the entry and the key."""
     found = validate(RegistryFile, read_toml(path), path)
     return tuple(Deviation(e.id, e.checks, SpecifierSet(e.versions), e.seen, e.reason, e.link,
-                           ExpectedFailure(e.status, e.message)) for e in found.deviation)
+                           e.expected) for e in found.deviation)
 
 
 def _version_range(text: str) -> str:
@@ -63,8 +63,8 @@ def _version_range(text: str) -> str:
     return text
 
 
-@spec()
-class DeviationEntry:
+@spec(kw_only=True)
+class DeviationEntry(StatedFailure):
     """One [[deviation]] as written in the registry (see the comment at the top of upstream_issues.toml)."""
 
     id: NonBlank
@@ -73,13 +73,6 @@ class DeviationEntry:
     seen: tuple[Str, ...]
     reason: NonBlank
     link: Str
-    status: Status | None = None  # the failure it stands for: at least one of status, message
-    message: Pattern | None = None
-
-    @model_validator(mode="after")
-    def _states_its_failure(self) -> Self:
-        states_a_failure(self.status, self.message)
-        return self
 
 
 @spec()

@@ -124,8 +124,8 @@ GOOD = '[[deviation]]\nid="a"\nchecks=["t"]\nversions=">=0.26"\nseen=[]\nreason=
 
 
 @pytest.mark.parametrize(("text", "problem"), [
-    (GOOD + "ticket = 1\n", "'deviation[0].ticket': unknown key; allowed: id, checks, versions, seen, reason, link, "
-                            "status, message"),
+    (GOOD + "ticket = 1\n", "'deviation[0].ticket': unknown key; allowed: status, message, id, checks, versions, seen, "
+                            "reason, link"),
     (GOOD.replace("status=500", ""), "'deviation[0].status': state the failure this entry stands for"),
     (GOOD.replace("status=500", "status=5000"), "'deviation[0].status': must be an HTTP status (100-599)"),
     (GOOD.replace("status=500", 'status="hung"'), "'deviation[0].status': must be an HTTP status (100-599)"),
