@@ -5,8 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from types import SimpleNamespace
 
+import httpx
+import openai
 import pytest
 
+from harness.checks import observed
+from harness.checks.openai_calls import all_hold
 from harness.errors import SpecError
 from harness.spec import upstream
 from harness.spec.failure import ExpectedFailure, Observed
@@ -140,3 +144,58 @@ def test_each_registry_mistake_is_one_line(tmp_path: Path, text: str, problem: s
     with pytest.raises(SpecError) as caught:
         upstream.load(bad)
     assert problem in str(caught.value) and "\n" not in str(caught.value)
+
+
+# --- what an entry excuses (harness.spec.failure) and the facts the checks record (harness.checks.observed) ---
+
+def test_only_the_stated_failure_matches() -> None:
+    huge = ExpectedFailure(500, r"exceeds limit of \d+ pixels")
+    pillow = "AssertionError: answered 500: Image size (400000000 pixels) exceeds limit of 178956970 pixels"
+    assert huge.mismatch(Observed("call", 500, True, pillow)) is None
+    assert huge.mismatch(Observed("call", 500, None, pillow)) is None  # a check without a health probe
+    assert huge.mismatch(Observed("call", 500, True, "answered 500: CUDA out of memory")) == (
+        "expected a failure message matching /exceeds limit of \\d+ pixels/, saw 'answered 500: CUDA out of memory'")
+    assert huge.mismatch(Observed("call", "dropped", None, "dropped")).startswith(
+        "expected HTTP 500, saw no answer: the connection dropped")
+    assert huge.mismatch(Observed("call", 500, False, pillow)) == (
+        "expected HTTP 500 with a failure message matching /exceeds limit of \\d+ pixels/, saw a server that was not "
+        "healthy afterwards")
+    assert huge.mismatch(Observed("setup", None, None, "ConnectError: refused")) == (
+        "the check never ran (its setup failed: ConnectError: refused)")
+    assert ExpectedFailure("timeout", None).mismatch(Observed("call", "timeout", True, "no answer")) is None
+
+
+def _client(handler: httpx.MockTransport) -> httpx.Client:
+    return httpx.Client(transport=handler, base_url="http://server")
+
+
+def test_a_check_records_the_status_or_that_none_came() -> None:
+    recorded: list[tuple[str, object]] = []
+    record = lambda name, value: recorded.append((name, value))  # noqa: E731
+
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.ReadTimeout("timed out", request=request)
+
+    with pytest.raises(httpx.ReadTimeout), observed.no_answer(record), _client(httpx.MockTransport(refuse)) as c:
+        c.get("/v1/models/m")
+    with pytest.raises(openai.NotFoundError), observed.no_answer(record):
+        raise openai.NotFoundError("Error code: 404", response=httpx.Response(404, request=httpx.Request("GET", "/x")),
+                                   body=None)
+    assert recorded == [("status", "timeout"), ("status", 404)]
+
+
+def test_a_health_probe_records_its_verdict_and_never_hides_the_steps_before_it() -> None:
+    recorded: list[tuple[str, object]] = []
+    record = lambda name, value: recorded.append((name, value))  # noqa: E731
+
+    def gone() -> None:
+        raise httpx.ConnectError("connection refused")
+
+    def refused() -> None:
+        raise AssertionError("expected a 4xx; answered 500")
+
+    with pytest.raises(AssertionError) as caught:
+        all_hold(refused, observed.healthy_after(record, gone))
+    assert "answered 500" in str(caught.value) and "did not answer its health probe" in str(caught.value)
+    observed.healthy_after(record, lambda: None)()
+    assert recorded == [("healthy_after", False), ("healthy_after", True)]
