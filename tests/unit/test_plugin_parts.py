@@ -164,6 +164,8 @@ def test_a_known_issue_excuses_only_the_failure_it_states(pytester: pytest.Pytes
     assert verdicts.pop("as_stated") == ("xfailed", None)
     assert {way: verdict for way, (verdict, _) in verdicts.items()} == dict.fromkeys(NOT_MATCHED, "failed")
     assert all(why and "of v did not match: expected HTTP 500" in why for _, why in verdicts.values()), verdicts
+    failed = [o for o in read_run(run_dir).outcomes if o.verdict == "failed"]  # the why is the outcome's detail
+    assert len(failed) == 5 and all(o.detail == [(o.properties or {})[UNMATCHED]] for o in failed), failed
 
 
 def test_a_known_issue_must_state_its_failure(tmp_path: Path) -> None:
