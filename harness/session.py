@@ -25,11 +25,13 @@ from harness.results import RunRecorder, history_file
 from harness.results.outcome import outcome
 from harness.server.endpoint import Endpoint
 from harness.server.launch import TargetOptions, launch, terminate_as_interrupt
+from harness.spec.failure import not_excused, observed
 from harness.spec.upstream_marks import UpstreamMarks
-from harness.spec.variant import Capabilities, capability_names, variant_names
+from harness.spec.variant import Capabilities, KnownIssue, capability_names, variant_names
 
 ENDPOINT_FIXTURES = {"endpoint", "api", "openai_client"}
 SESSION = pytest.StashKey["HarnessSession"]()
+KNOWN_ISSUE = pytest.StashKey[KnownIssue]()  # the variant's entry behind an item's strict xfail
 
 
 class HarnessSession:
@@ -149,6 +151,7 @@ class HarnessSession:
                     reason = f"known issue of {self.variant.name}: {issue.reason}" + (
                         f" ({issue.link})" if issue.link else "")
                     item.add_marker(pytest.mark.xfail(strict=True, reason=reason))
+                    item.stash[KNOWN_ISSUE] = issue
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         found = outcome(report)
@@ -160,13 +163,19 @@ class HarnessSession:
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None]:
         result = yield
         report: pytest.TestReport = result.get_result()
+        issue = item.stash.get(KNOWN_ISSUE, None)
+        if issue is not None and self.variant is not None and hasattr(report, "wasxfail") and report.skipped:
+            problem = issue.expected.mismatch(observed(report, call))  # pytest's strict xfail excused a failure
+            if problem is not None:
+                not_excused(item, report, f"known issue '{issue.check}' of {self.variant.name} did not match: "
+                                          f"{problem}")
         if self._endpoint is not None and item.get_closest_marker("xfail") is None:  # a variant's own come first
             try:
                 self.facts()
             except httpx.HTTPError:  # the server is gone: nothing is known about it, nothing is excused
                 pass
             else:
-                self.upstream.judge(item, report)
+                self.upstream.judge(item, report, observed(report, call))
         if report.failed and self._endpoint is not None:
             tail = self._endpoint.log_tail(40)
             if tail:

@@ -8,6 +8,7 @@ import httpx
 import pytest
 
 from harness.checks import openai_calls, openai_shapes, prometheus
+from harness.checks.observed import STATUS, no_answer
 from harness.checks.openai_calls import ServerFacts
 from harness.server.endpoint import Endpoint
 
@@ -54,8 +55,10 @@ def test_models_lists_the_served_name_with_its_context(api: httpx.Client, endpoi
             f"max_model_len {expected} on the card of '{endpoint.model}'")
 
 
-def test_models_retrieve_by_id(api: httpx.Client, endpoint: Endpoint) -> None:
-    call = openai_calls.get(api, f"/v1/models/{endpoint.model}")
+def test_models_retrieve_by_id(api: httpx.Client, endpoint: Endpoint, record_property: pytest.RecordProperty) -> None:
+    with no_answer(record_property):  # the status, or that none came: what the upstream registry matches
+        call = openai_calls.get(api, f"/v1/models/{endpoint.model}")
+    record_property(STATUS, call.status)
     assert call.status == 200, call.why("200 with the model card (OpenAI's GET /v1/models/{model})")
     problems = openai_shapes.model_card(call.json)
     assert not problems and call.json["id"] == endpoint.model, call.why(

@@ -30,6 +30,7 @@ from harness.checks.multimodal import (
     send,
     video,
 )
+from harness.checks.observed import healthy_after
 from harness.checks.openai_calls import ServerFacts, all_hold
 from harness.server.endpoint import Endpoint
 
@@ -192,8 +193,7 @@ def fresh_chat(endpoint: Endpoint, server: ServerFacts) -> Iterator[MediaChat]:
 def test_hostile_clip_is_refused_cleanly(case: Case, fresh_chat: MediaChat, endpoint: Endpoint, server: ServerFacts,
                                          record_property: pytest.RecordProperty) -> None:
     media = [case.media()]
-    response = send(fresh_chat, media)
-    record_property("status", response.status_code)
-    record_property("error", response.text[:200] if response.status_code != 200 else "")
-    all_hold(lambda: check_refusal(response, describe(media), case.may_succeed, case.why),
-             lambda: assert_still_healthy(endpoint, server, describe(media), case.modality.data_media()))
+    all_hold(lambda: check_refusal(send(fresh_chat, media, record_property), describe(media), case.may_succeed,
+                                   case.why),
+             healthy_after(record_property,
+                           lambda: assert_still_healthy(endpoint, server, describe(media), case.modality.data_media())))

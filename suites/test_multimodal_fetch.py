@@ -19,6 +19,7 @@ from harness.checks.image_server import MediaServer
 from harness.checks.media_faults import Fault
 from harness.checks.media_kinds import MODALITIES, Modality
 from harness.checks.multimodal import MediaChat, assert_still_healthy, check_refusal, describe, send
+from harness.checks.observed import healthy_after
 from harness.checks.openai_calls import ServerFacts, all_hold
 from harness.server.endpoint import Endpoint
 
@@ -53,18 +54,14 @@ def test_failing_media_url_is_refused(modality: Modality, fault: Fault, client: 
     client.timeout = httpx.Timeout(modality.answer_within_s)
     url = media_server.fault_url(fault, modality.sample(), modality.mime)
     media = [modality.media(f"URL that fails ({fault.value}) {url}", url)]
-    try:
-        response: httpx.Response | None = send(chat, media)
-    except httpx.TimeoutException:
-        response = None
-    if response is not None:
-        record_property("status", response.status_code)
-        record_property("error", response.text[:200] if response.status_code != 200 else "")
 
     def judged() -> None:
-        assert response is not None, (f"sent {describe(media)} ({WHY[fault]}): no answer within "
-                                      f"{modality.answer_within_s:.0f} s; the server waits (or retries) on the media "
-                                      "host far past any fetch timeout")
+        try:  # the status, or that none came, recorded for the upstream registry (checks.observed)
+            response = send(chat, media, record_property)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc} ({WHY[fault]})") from None
         check_refusal(response, describe(media), False, WHY[fault])
 
-    all_hold(judged, lambda: assert_still_healthy(endpoint, server, describe(media), modality.data_media()))
+    all_hold(judged, healthy_after(record_property,
+                                   lambda: assert_still_healthy(endpoint, server, describe(media),
+                                                                modality.data_media())))

@@ -19,6 +19,7 @@ from harness.checks import imagegen
 from harness.checks.image_server import MediaServer
 from harness.checks.multimodal import Media, MediaChat, check_refusal, describe, image, send
 from harness.checks.multimodal import assert_still_healthy as healthy
+from harness.checks.observed import healthy_after
 from harness.checks.openai_calls import ServerFacts, all_hold
 from harness.server.endpoint import Endpoint
 
@@ -82,12 +83,9 @@ def assert_still_healthy(endpoint: Endpoint, server: ServerFacts, after: str) ->
 def test_hostile_image_is_refused_cleanly(case: Case, chat: MediaChat, endpoint: Endpoint, server: ServerFacts,
                                           record_property: pytest.RecordProperty) -> None:
     media = case.media()
-    response = send(chat, media)
-    record_property("status", response.status_code)
-    record_property("error", response.text[:200] if response.status_code != 200 else "")
-    # healthy afterwards, whatever the answer was
-    all_hold(lambda: check_refusal(response, describe(media), case.may_succeed, case.why),
-             lambda: assert_still_healthy(endpoint, server, describe(media)))
+    # healthy afterwards, whatever the answer was (or if none came); both facts recorded (checks.observed)
+    all_hold(lambda: check_refusal(send(chat, media, record_property), describe(media), case.may_succeed, case.why),
+             healthy_after(record_property, lambda: assert_still_healthy(endpoint, server, describe(media))))
 
 
 def test_more_images_than_allowed_is_refused(chat: MediaChat, endpoint: Endpoint, server: ServerFacts) -> None:

@@ -27,6 +27,7 @@ from typing import Any
 import httpx
 
 from harness.checks import sse
+from harness.checks.observed import Record, answered, no_answer
 from harness.checks.openai_calls import ServerFacts
 from harness.server.endpoint import Endpoint
 
@@ -209,10 +210,16 @@ def error_problems(response: httpx.Response) -> list[str]:
     return problems
 
 
-def send(chat: MediaChat, media: Sequence[Media]) -> httpx.Response:
-    """The answer to `media`, or an AssertionError when the server dropped the connection instead."""
+def send(chat: MediaChat, media: Sequence[Media], record: Record | None = None) -> httpx.Response:
+    """The answer to `media` (its status recorded through `record`, where given: harness.checks.observed), or
+    an AssertionError when none came: the connection dropped, or nothing within the client's timeout."""
+    record = record or (lambda name, value: None)
     try:
-        return chat.post(media)
+        with no_answer(record):
+            return answered(record, chat.post(media))
+    except httpx.TimeoutException as exc:
+        raise AssertionError(f"sent {describe(media)}: no answer within {chat.api.timeout.read} s "
+                             f"({type(exc).__name__}); the server holds the request") from None
     except httpx.TransportError as exc:
         raise AssertionError(f"sent {describe(media)}: the server dropped the connection without an answer "
                              f"({type(exc).__name__}: {exc}); did it crash?") from None

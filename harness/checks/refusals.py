@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import httpx
 
-from harness.checks import openai_calls, openai_shapes
+from harness.checks import observed, openai_calls, openai_shapes
 from harness.checks.openai_calls import Call
 from harness.server.endpoint import Endpoint
 
@@ -31,6 +31,7 @@ def still_serving(api: httpx.Client, endpoint: Endpoint, after: Call) -> None:
 def rejected(call: Call, record_property: Callable[[str, object], None], expected_status: str = "4xx") -> None:
     """A client error with a message in one of the accepted shapes; records which shape."""
     wanted = f"HTTP {expected_status} with an error message ({' or '.join(openai_shapes.ERROR_SHAPES)} shape)"
+    record_property(observed.STATUS, call.status)  # the fact an expected failure is matched on
     assert 400 <= call.status < 500, call.why(wanted)
     shape, message = openai_shapes.error_shape(call.json)
     assert shape is not None and message.strip(), call.why(wanted)
@@ -41,4 +42,5 @@ def rejected_and_still_serving(call: Call, record_property: Callable[[str, objec
                                endpoint: Endpoint) -> None:
     """The refusal is checked, and the server's health after it is checked whatever the refusal was: both
     verdicts reported, so a failing health probe never hides the status the server sent."""
-    openai_calls.all_hold(lambda: rejected(call, record_property), lambda: still_serving(api, endpoint, call))
+    openai_calls.all_hold(lambda: rejected(call, record_property),
+                          observed.healthy_after(record_property, lambda: still_serving(api, endpoint, call)))

@@ -32,6 +32,7 @@ import socket
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from http import HTTPStatus
 
 from harness.server.child_server import child_server
 
@@ -47,6 +48,7 @@ class Behaviour:
     version: str = "timed"
     echo: bool = False
     max_model_len: int | None = None  # reported in /v1/models as vLLM does
+    retrieve_status: int = 404  # GET /v1/models/{model}: vLLM serves none (404 {"detail":"Not Found"})
     fault: str | None = None  # one of FAULTS
     fault_every: int = 1
 
@@ -83,9 +85,12 @@ async def _handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, ho
             if method == "GET":
                 card = {"id": how.model, "object": "model",
                         **({"max_model_len": how.max_model_len} if how.max_model_len else {})}
-                body = json.dumps({"object": "list", "data": [card]}
-                                  if path.endswith("/models") else {"version": how.version}).encode()
-                writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: "
+                status, answer = (how.retrieve_status, {"detail": "Not Found"}) if path.startswith("/v1/models/") \
+                    else (200, {"object": "list", "data": [card]} if path.endswith("/models") else
+                          {"version": how.version})
+                body = json.dumps(answer).encode()
+                writer.write(f"HTTP/1.1 {status} {HTTPStatus(status).phrase}\r\n".encode()
+                             + b"content-type: application/json\r\ncontent-length: "
                              + str(len(body)).encode() + b"\r\n\r\n" + body)
                 await writer.drain()
                 continue
@@ -145,9 +150,10 @@ async def _stream(writer: asyncio.StreamWriter, request: dict[str, object], path
 
 async def serve(port: int, ttft_ms: float, itl_ms: float, ready: asyncio.Event | None = None, *,
                 host: str = "127.0.0.1", model: str = MODEL, version: str = "timed", echo: bool = False,
-                max_model_len: int | None = None, reuse_port: bool = False, quiet: bool = False,
-                fault: str | None = None, fault_every: int = 1) -> None:
-    how = Behaviour(ttft_ms / 1e3, itl_ms / 1e3, model, version, echo, max_model_len, fault, fault_every)
+                max_model_len: int | None = None, retrieve_status: int = 404, reuse_port: bool = False,
+                quiet: bool = False, fault: str | None = None, fault_every: int = 1) -> None:
+    how = Behaviour(ttft_ms / 1e3, itl_ms / 1e3, model, version, echo, max_model_len, retrieve_status, fault,
+                    fault_every)
     server = await asyncio.start_server(lambda r, w: _handle(r, w, how), host, port, backlog=4096,
                                         reuse_port=reuse_port)
     if ready is not None:
@@ -226,11 +232,14 @@ def main() -> None:
     p.add_argument("--fault", choices=FAULTS, default=None, help="a broken server: what the faulty requests get")
     p.add_argument("--fault-every", type=int, default=1, metavar="N",
                    help="every N-th completion request is faulty (default 1: each)")
+    p.add_argument("--retrieve-status", type=int, default=404,
+                   help="the status of GET /v1/models/{model} (vLLM's: 404; its body is never a model card)")
     args, _ = p.parse_known_args()  # vllm serve's other options mean nothing here
     if args.fault_every < 1:
         p.error("--fault-every must be >= 1")
     kw: dict[str, object] = {"model": args.served_model_name or MODEL, "version": args.version_name,
-                             "echo": args.echo, "max_model_len": args.max_model_len, "fault": args.fault,
+                             "echo": args.echo, "max_model_len": args.max_model_len,
+                             "retrieve_status": args.retrieve_status, "fault": args.fault,
                              "fault_every": args.fault_every}
     if args.processes > 1:
         serve_processes(args.processes, args.port, args.host, ttft_ms=args.ttft_ms, itl_ms=args.itl_ms, **kw)

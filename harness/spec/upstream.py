@@ -3,9 +3,10 @@ fail on every vLLM image of a version range for reasons that are vLLM's, not the
 
 An entry applies when the server is vLLM (it reports a version), the version is inside the entry's range,
 the variant has not declared the entry patched, and the run is not `--strict-upstream`. The plugin then
-turns a failure of a matching check into a non-strict expected failure naming the upstream link, and
-reports a pass as news for the harness's maintainers (the range needs updating). Outside its range an
-entry does nothing, so a regression there stays a failure.
+turns a failure of a matching check into a non-strict expected failure naming the upstream link, if it is
+the failure the entry states (`status`, `message`: harness.spec.failure); any other failure stays a failure
+that says why the entry did not match. A pass is reported as news for the harness's maintainers (the
+range needs updating). Outside its range an entry does nothing, so a regression there stays a failure.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from pydantic import AfterValidator, Field, field_validator
 
 __all__ = ["Deviation", "SpecifierSet", "Version", "applicable", "for_check", "load", "parse_version", "unknown_ids"]
 
+from harness.spec.failure import ExpectedFailure, StatedFailure
 from harness.spec.spec_table import FieldProblem, NonBlank, Str, read_toml, spec, validate
 
 REGISTRY = Path(__file__).with_name("upstream_issues.toml")
@@ -34,6 +36,7 @@ class Deviation:
     seen: tuple[str, ...]  # the versions it was measured on
     reason: str
     link: str
+    expected: ExpectedFailure  # the one failure it excuses
 
     def matches(self, name: str, nodeid: str) -> bool:
         return any(fnmatch.fnmatchcase(name, p) or fnmatch.fnmatchcase(nodeid, p) for p in self.checks)
@@ -48,7 +51,8 @@ class Deviation:
 def load(path: Path = REGISTRY) -> tuple[Deviation, ...]:
     """Every entry, validated: a bad entry is one line naming the file, the entry and the key."""
     found = validate(RegistryFile, read_toml(path), path)
-    return tuple(Deviation(e.id, e.checks, SpecifierSet(e.versions), e.seen, e.reason, e.link) for e in found.deviation)
+    return tuple(Deviation(e.id, e.checks, SpecifierSet(e.versions), e.seen, e.reason, e.link,
+                           e.expected) for e in found.deviation)
 
 
 def _version_range(text: str) -> str:
@@ -59,8 +63,8 @@ def _version_range(text: str) -> str:
     return text
 
 
-@spec()
-class DeviationEntry:
+@spec(kw_only=True)
+class DeviationEntry(StatedFailure):
     """One [[deviation]] as written in the registry (see the comment at the top of upstream_issues.toml)."""
 
     id: NonBlank

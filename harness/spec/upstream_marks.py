@@ -1,9 +1,11 @@
 """The pytest side of the upstream-deviation registry (harness.spec.upstream): which entries hold for this run,
 what they do to a check's report, and the summary of those that did not show.
 
-A failure of a matching check becomes a non-strict expected failure (`xfailed`, reason = the entry).
-A pass is left a pass, and recorded as the property `upstream_not_seen` (JUnit XML, results.jsonl) and
-in the terminal summary: news for the harness's maintainers, not a failure of the user's image.
+A failure of a matching check becomes a non-strict expected failure (`xfailed`, reason = the entry) when
+it is the failure the entry states (harness.spec.failure); any other failure stays a failure that ends with
+"upstream vLLM deviation 'ID' did not match: expected HTTP 500, saw ...". A pass is left a pass, and
+recorded as the property `upstream_not_seen` (JUnit XML, results.jsonl) and in the terminal summary: news
+for the harness's maintainers, not a failure of the user's image.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import pytest
 
 from harness.errors import SpecError
 from harness.spec import upstream
+from harness.spec.failure import Observed, not_excused
 from harness.spec.variant import Variant
 
 NOT_SEEN = "upstream_not_seen"  # the user property of a check that passed although its entry holds
@@ -50,12 +53,16 @@ class UpstreamMarks:
         if not self.strict:
             self.applied = upstream.applicable(self.registry, upstream.parse_version(version), self.patched)
 
-    def judge(self, item: pytest.Item, report: pytest.TestReport) -> None:
-        """Rewrite one report where an applied entry matches its check."""
+    def judge(self, item: pytest.Item, report: pytest.TestReport, seen: Observed) -> None:
+        """Rewrite one report where an applied entry matches its check and `seen` is the failure it states."""
         entry = upstream.for_check(self.applied, item.name, item.nodeid)
         if entry is None:
             return
         if report.failed:
+            problem = entry.expected.mismatch(seen)
+            if problem is not None:
+                not_excused(item, report, f"upstream vLLM deviation '{entry.id}' did not match: {problem}")
+                return
             report.outcome = "skipped"
             report.wasxfail = entry.describe()  # type: ignore[attr-defined]  # pytest's own xfail attribute
             self._property(item, report, (APPLIED, entry.id))

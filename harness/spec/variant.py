@@ -20,6 +20,7 @@ from pydantic import AfterValidator, Field, field_validator, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
 from harness.errors import SpecError, UnknownVariant, UsageError
+from harness.spec.failure import StatedFailure
 from harness.spec.spec_table import (
     Bool,
     FieldProblem,
@@ -251,9 +252,10 @@ class ProcessSpec:
         return {name for text in texts for _, name, _, _ in string.Formatter().parse(text) if name}
 
 
-@spec()
-class KnownIssue:
-    """A check known to fail on this variant: run as a strict xfail, so the day it passes the run says so."""
+@spec(kw_only=True)
+class KnownIssue(StatedFailure):
+    """A check known to fail on this variant, in the way it states (`status`, `message`: harness.spec.failure):
+    run as a strict xfail, so the day it passes the run says so; a failure of another kind stays a failure."""
 
     check: NonBlank  # fnmatch pattern on the test name (e.g. `test_vision_*`) or its node id
     reason: NonBlank

@@ -57,7 +57,7 @@ def test_a_fixed_known_issue_fails_the_run_as_xpass(cpu_tiny: Endpoint, images: 
     fixed = tmp_path / "images" / "cpu-tiny"
     fixed.mkdir(parents=True)
     (fixed / "variant.toml").write_text(spec.read_text() + '\n[[known_issues]]\ncheck = "test_health_is_200"\n'
-                                        'reason = "pretend"\nlink = "https://example.org/1"\n')
+                                        'reason = "pretend"\nlink = "https://example.org/1"\nstatus = 503\n')
     result = run_suite(cpu_tiny.base_url, fixed.parent, tmp_path, f"{SUITES}server.py", "-k", "test_health")
     assert result.returncode == 1 and "[XPASS(strict)] known issue of cpu-tiny: pretend" in result.stdout, (
         result.stdout[-2000:])

@@ -39,3 +39,13 @@ def test_the_registry_applies_by_the_servers_version(tmp_path: Path, version: st
     if expected == "1 xfailed":
         assert "no-models-retrieve" in out and "exit 0" in out, out[-3000:]
         assert "upstream_deviation" in (tmp_path / "junit.xml").read_text()
+
+
+def test_a_failure_the_entry_does_not_state_stays_a_failure(tmp_path: Path) -> None:
+    # a release that answers GET /v1/models/{model} with a 200 that is no model card: the check fails,
+    # but not with the 404 'no-models-retrieve' stands for
+    with running(1.0, 1.0, "--version-name", "0.32.0", "--retrieve-status", "200") as url:
+        out = retrieve_check(url, tmp_path)
+    assert "1 failed" in out and "exit 1" in out, out[-3000:]
+    assert "upstream vLLM deviation 'no-models-retrieve' did not match: expected HTTP 404, saw HTTP 200" in out, (
+        out[-3000:])

@@ -87,8 +87,9 @@ SPEC = '[serve]\nmodel = "m"\nserved_model_name = "m"\n'
 def test_known_issues_are_parsed_strictly(tmp_path: Path) -> None:
     path = tmp_path / "variant.toml"
     path.write_text(SPEC + '[[known_issues]]\ncheck = "test_vision_*"\nreason = "pixels arrive white"\n'
-                    'link = "https://example.org/1"\n')
-    assert parse_spec(path).known_issues == (KnownIssue("test_vision_*", "pixels arrive white", "https://example.org/1"),)
+                    'link = "https://example.org/1"\nmessage = "identical answers"\n')
+    assert parse_spec(path).known_issues == (KnownIssue(check="test_vision_*", reason="pixels arrive white",
+                                                        link="https://example.org/1", message="identical answers"),)
     path.write_text(SPEC + '[[known_issues]]\ncheck = "test_x"\n')
     with pytest.raises(SpecError, match="reason"):
         parse_spec(path)

@@ -5,15 +5,21 @@ from __future__ import annotations
 from pathlib import Path
 from types import SimpleNamespace
 
+import httpx
+import openai
 import pytest
 
+from harness.checks import observed
+from harness.checks.openai_calls import all_hold
 from harness.errors import SpecError
 from harness.spec import upstream
+from harness.spec.failure import ExpectedFailure, Observed
 from harness.spec.upstream_marks import NOT_SEEN, UpstreamMarks
 
 ENTRY = upstream.Deviation("no-retrieve", ("test_models_retrieve_by_id", "test_hostile?huge?"),
                            upstream.SpecifierSet(">=0.26,<0.34"), ("0.26.0",), "no GET /v1/models/{id}",
-                           "https://example.org/1")
+                           "https://example.org/1", ExpectedFailure(404, None))
+SEEN_404 = Observed("call", 404, None, "AssertionError: got HTTP 404")
 
 
 def test_the_shipped_registry_loads_with_the_measured_entries() -> None:
@@ -46,7 +52,7 @@ def test_checks_match_by_name_or_node_id_as_known_issues_do() -> None:
 
 def test_a_bad_entry_is_one_line_naming_the_field(tmp_path: Path) -> None:
     bad = tmp_path / "r.toml"
-    bad.write_text('[[deviation]]\nid="a"\nchecks=["t"]\nversions="0.26+"\nseen=[]\nreason="r"\nlink="l"\n')
+    bad.write_text('[[deviation]]\nid="a"\nchecks=["t"]\nversions="0.26+"\nseen=[]\nreason="r"\nlink="l"\nstatus=500\n')
     with pytest.raises(SpecError, match=r"deviation\[0\]\.versions.*not a version range"):
         upstream.load(bad)
 
@@ -68,7 +74,7 @@ def _marks(version: str | None, *, strict: bool = False) -> UpstreamMarks:
 
 def test_a_failure_in_range_becomes_an_expected_failure_naming_the_link() -> None:
     report = _report("failed")
-    _marks("0.32.0").judge(ITEM, report)  # type: ignore[arg-type]
+    _marks("0.32.0").judge(ITEM, report, SEEN_404)  # type: ignore[arg-type]
     assert report.skipped and "https://example.org/1" in report.wasxfail  # type: ignore[attr-defined]
 
 
@@ -76,13 +82,13 @@ def test_a_failure_in_range_becomes_an_expected_failure_naming_the_link() -> Non
 def test_a_failure_stays_a_failure_outside_the_range_for_non_vllm_and_when_strict(version: str | None,
                                                                                    strict: bool) -> None:
     report = _report("failed")
-    _marks(version, strict=strict).judge(ITEM, report)  # type: ignore[arg-type]
+    _marks(version, strict=strict).judge(ITEM, report, SEEN_404)  # type: ignore[arg-type]
     assert report.failed and not hasattr(report, "wasxfail")
 
 
 def test_a_pass_in_range_stays_a_pass_and_is_reported() -> None:
     report, marks = _report("passed"), _marks("0.32.0")
-    marks.judge(ITEM, report)  # type: ignore[arg-type]
+    marks.judge(ITEM, report, SEEN_404)  # type: ignore[arg-type]
     assert report.passed and not hasattr(report, "wasxfail")
     assert dict(report.user_properties)[NOT_SEEN].startswith("no-retrieve")
     assert [nodeid for nodeid, _ in marks.not_seen] == [ITEM.nodeid]
@@ -118,11 +124,16 @@ def test_without_a_version_endpoint_the_variants_declared_version_applies() -> N
     assert unknown.applied == () and unknown.version is None
 
 
-GOOD = '[[deviation]]\nid="a"\nchecks=["t"]\nversions=">=0.26"\nseen=[]\nreason="r"\nlink="l"\n'
+GOOD = '[[deviation]]\nid="a"\nchecks=["t"]\nversions=">=0.26"\nseen=[]\nreason="r"\nlink="l"\nstatus=500\n'
 
 
 @pytest.mark.parametrize(("text", "problem"), [
-    (GOOD + "ticket = 1\n", "'deviation[0].ticket': unknown key; allowed: id, checks, versions, seen, reason, link"),
+    (GOOD + "ticket = 1\n", "'deviation[0].ticket': unknown key; allowed: status, message, id, checks, versions, seen, "
+                            "reason, link"),
+    (GOOD.replace("status=500", ""), "'deviation[0].status': state the failure this entry stands for"),
+    (GOOD.replace("status=500", "status=5000"), "'deviation[0].status': must be an HTTP status (100-599)"),
+    (GOOD.replace("status=500", 'status="hung"'), "'deviation[0].status': must be an HTTP status (100-599)"),
+    (GOOD.replace("status=500", 'message="(unclosed"'), "'deviation[0].message': not a regular expression"),
     (GOOD.replace('link="l"\n', ""), "'deviation[0].link': is required"),
     (GOOD.replace('checks=["t"]', "checks=[]"), "'deviation[0].checks': must be a non-empty list of check patterns"),
     (GOOD + GOOD, "'deviation.id': ids must be unique; repeated: ['a']"),
@@ -133,3 +144,58 @@ def test_each_registry_mistake_is_one_line(tmp_path: Path, text: str, problem: s
     with pytest.raises(SpecError) as caught:
         upstream.load(bad)
     assert problem in str(caught.value) and "\n" not in str(caught.value)
+
+
+# --- what an entry excuses (harness.spec.failure) and the facts the checks record (harness.checks.observed) ---
+
+def test_only_the_stated_failure_matches() -> None:
+    huge = ExpectedFailure(500, r"exceeds limit of \d+ pixels")
+    pillow = "AssertionError: answered 500: Image size (400000000 pixels) exceeds limit of 178956970 pixels"
+    assert huge.mismatch(Observed("call", 500, True, pillow)) is None
+    assert huge.mismatch(Observed("call", 500, None, pillow)) is None  # a check without a health probe
+    assert huge.mismatch(Observed("call", 500, True, "answered 500: CUDA out of memory")) == (
+        "expected a failure message matching /exceeds limit of \\d+ pixels/, saw 'answered 500: CUDA out of memory'")
+    assert huge.mismatch(Observed("call", "dropped", None, "dropped")).startswith(
+        "expected HTTP 500, saw no answer: the connection dropped")
+    assert huge.mismatch(Observed("call", 500, False, pillow)) == (
+        "expected HTTP 500 with a failure message matching /exceeds limit of \\d+ pixels/, saw a server that was not "
+        "healthy afterwards")
+    assert huge.mismatch(Observed("setup", None, None, "ConnectError: refused")) == (
+        "the check never ran (its setup failed: ConnectError: refused)")
+    assert ExpectedFailure("timeout", None).mismatch(Observed("call", "timeout", True, "no answer")) is None
+
+
+def _client(handler: httpx.MockTransport) -> httpx.Client:
+    return httpx.Client(transport=handler, base_url="http://server")
+
+
+def test_a_check_records_the_status_or_that_none_came() -> None:
+    recorded: list[tuple[str, object]] = []
+    record = lambda name, value: recorded.append((name, value))  # noqa: E731
+
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.ReadTimeout("timed out", request=request)
+
+    with pytest.raises(httpx.ReadTimeout), observed.no_answer(record), _client(httpx.MockTransport(refuse)) as c:
+        c.get("/v1/models/m")
+    with pytest.raises(openai.NotFoundError), observed.no_answer(record):
+        raise openai.NotFoundError("Error code: 404", response=httpx.Response(404, request=httpx.Request("GET", "/x")),
+                                   body=None)
+    assert recorded == [("status", "timeout"), ("status", 404)]
+
+
+def test_a_health_probe_records_its_verdict_and_never_hides_the_steps_before_it() -> None:
+    recorded: list[tuple[str, object]] = []
+    record = lambda name, value: recorded.append((name, value))  # noqa: E731
+
+    def gone() -> None:
+        raise httpx.ConnectError("connection refused")
+
+    def refused() -> None:
+        raise AssertionError("expected a 4xx; answered 500")
+
+    with pytest.raises(AssertionError) as caught:
+        all_hold(refused, observed.healthy_after(record, gone))
+    assert "answered 500" in str(caught.value) and "did not answer its health probe" in str(caught.value)
+    observed.healthy_after(record, lambda: None)()
+    assert recorded == [("healthy_after", False), ("healthy_after", True)]
