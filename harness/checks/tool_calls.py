@@ -21,7 +21,7 @@ from harness.checks.sse import Stream
 class Assembled:
     calls: list[dict[str, Any]] = field(default_factory=list)  # as message.tool_calls, ordered by index
     problems: list[str] = field(default_factory=list)
-    deltas: int = 0  # chunks that carried tool-call pieces
+    deltas: int = 0  # chunks that carried a call's id, name or argument text (not an empty closing piece)
 
 
 def assemble(stream: Stream, choice: int = 0) -> Assembled:
@@ -32,11 +32,16 @@ def assemble(stream: Stream, choice: int = 0) -> Assembled:
         pieces = delta.get("tool_calls") if isinstance(delta, dict) else None
         if not pieces:
             continue
-        out.deltas += 1
+        out.deltas += any(_carries(piece) for piece in pieces)
         for piece in pieces:
             _take(piece, by_index, out.problems)
     out.calls = [by_index[i] for i in sorted(by_index)]
     return out
+
+
+def _carries(piece: Any) -> bool:
+    function = piece.get("function") if isinstance(piece, dict) and isinstance(piece.get("function"), dict) else {}
+    return bool(isinstance(piece, dict) and (piece.get("id") or function.get("name") or function.get("arguments")))
 
 
 def _take(piece: Any, by_index: dict[int, dict[str, Any]], problems: list[str]) -> None:
