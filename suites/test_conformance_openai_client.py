@@ -3,6 +3,7 @@ parsing, its own SSE reader and its error classes. The same key checks as the ra
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import openai
@@ -127,3 +128,29 @@ def test_client_responses_stream_matches_the_plain_answer(openai_client: openai.
     assert text == final.output_text == plain.output_text, (
         why + f"\n  expected: deltas and final response both the plain answer {trim(plain.output_text, 120)!r}")
     assert final.usage == plain.usage, why + f"\n  expected: the plain answer's usage {plain.usage}"
+
+
+WEATHER = {"type": "object", "properties": {"city": {"enum": ["Paris", "Oslo", "Lima"]}}, "required": ["city"],
+           "additionalProperties": False}
+TOOL = {"type": "function", "function": {"name": "get_weather", "description": "Weather in a city",
+                                         "parameters": WEATHER, "strict": True}}
+
+
+@pytest.mark.requires("chat", "tools")
+def test_client_forced_tool_call_parses_and_streams_alike(openai_client: openai.OpenAI, endpoint: Endpoint) -> None:
+    request = {"model": endpoint.model, "messages": MESSAGES, "max_tokens": 100, "temperature": 0, "tools": [TOOL],
+               "tool_choice": {"type": "function", "function": {"name": "get_weather"}}}
+    plain = openai_client.chat.completions.create(**request)  # type: ignore[call-overload]
+    why = sent(**request) + f"\n  got:  {trim(plain.to_json())}"
+    calls = plain.choices[0].message.tool_calls or []
+    assert len(calls) == 1 and calls[0].type == "function" and calls[0].function.name == "get_weather", (
+        why + "\n  expected: one typed call of get_weather")
+    assert json.loads(calls[0].function.arguments).get("city") in WEATHER["properties"]["city"]["enum"], (
+        why + "\n  expected: arguments valid against the schema")
+    pieces: dict[int, list[str]] = {}
+    for chunk in openai_client.chat.completions.create(**request, stream=True):  # type: ignore[call-overload]
+        for delta in (chunk.choices[0].delta.tool_calls or []) if chunk.choices else []:
+            pieces.setdefault(delta.index, []).append(delta.function.arguments or "" if delta.function else "")
+    streamed = {index: "".join(parts) for index, parts in pieces.items()}
+    assert list(streamed) == [0] and json.loads(streamed[0]) == json.loads(calls[0].function.arguments), (
+        why + f"\n  expected: the stream's argument pieces (index 0 only) adding up to them; got {streamed}")

@@ -1,5 +1,5 @@
-"""Conformance, structured output (`response_format`) and tools (`tool_choice`), where the variant declares
-them: the output is validated against the schema that was asked for. The schemas leave the model no
+"""Conformance, structured output (`response_format`), where the variant declares it: the output is validated
+against the schema that was asked for (tools: test_conformance_tools.py). The schemas leave the model no
 free text (enums, booleans), so even a random-weight model's constrained answer is short and checkable."""
 
 from __future__ import annotations
@@ -22,8 +22,6 @@ SCHEMA: dict[str, Any] = {
     "required": ["city", "rainy"],
     "additionalProperties": False,
 }
-TOOL = {"type": "function", "function": {"name": "get_weather", "description": "Weather in a city",
-                                         "parameters": SCHEMA}}
 ROOM = 200  # tokens: far more than any answer the schema allows
 
 
@@ -65,28 +63,3 @@ def test_response_format_json_object_is_json(api: httpx.Client, endpoint: Endpoi
         assert text.lstrip().startswith("{"), call.why("a JSON object (cut by max_tokens, but starting with '{')")
     else:
         valid(call, text, {"type": "object"}, "content")
-
-
-@pytest.mark.requires("chat", "tools")
-@pytest.mark.parametrize("tool_choice", [
-    pytest.param({"type": "function", "function": {"name": "get_weather"}}, id="named"),
-    pytest.param("required", id="required")])
-def test_tool_choice_forces_a_valid_call(api: httpx.Client, endpoint: Endpoint, tool_choice: Any) -> None:
-    call = chat(api, endpoint, tools=[TOOL], tool_choice=tool_choice)
-    choice = call.json["choices"][0]
-    calls = choice["message"].get("tool_calls") or []
-    assert calls and calls[0].get("type") == "function", call.why("message.tool_calls with a function call")
-    function = calls[0].get("function") or {}
-    assert function.get("name") == "get_weather" and isinstance(calls[0].get("id"), str), call.why(
-        "a call of get_weather with an id")
-    # OpenAI ends a forced named call with 'stop', a 'required' one with 'tool_calls'
-    assert choice["finish_reason"] in ("stop", "tool_calls"), call.why("finish_reason 'stop' or 'tool_calls'")
-    valid(call, function.get("arguments", ""), SCHEMA, "function.arguments")
-
-
-@pytest.mark.requires("chat", "tools")
-def test_tool_choice_none_answers_in_text(api: httpx.Client, endpoint: Endpoint) -> None:
-    call = chat(api, endpoint, tools=[TOOL], tool_choice="none", max_tokens=8)
-    message = call.json["choices"][0]["message"]
-    assert not message.get("tool_calls") and isinstance(message.get("content"), str), call.why(
-        "a text answer and no tool_calls (tool_choice 'none')")

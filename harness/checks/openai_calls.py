@@ -12,11 +12,12 @@ from typing import Any
 
 import httpx
 
-from harness.checks import responses_stream, sse
+from harness.checks import messages_stream, responses_stream, sse
 from harness.checks.openai_shapes import trim
 
 LONG_PROMPT = "Write a long story about a lighthouse keeper."
 RESPONSES = "/v1/responses"
+MESSAGES = "/v1/messages"  # Anthropic's Messages API
 
 
 @dataclass
@@ -29,6 +30,7 @@ class Call:
     text: str = ""  # the response body as text (for a stream: what the parser saw, summarised)
     stream: sse.Stream | None = None
     events: responses_stream.EventStream | None = None  # a Responses API stream
+    messages: messages_stream.MessageStream | None = None  # an Anthropic Messages stream
 
     @property
     def json(self) -> Any:
@@ -48,6 +50,10 @@ class Call:
             got = (f"HTTP {self.status} stream: {len(self.events.events)} events {trim(self.events.types(), 200)}, "
                    f"text={trim(self.events.text(), 120)}, violations={trim(self.events.violations, 200)}, "
                    f"last={trim(self.events.events[-1:], 200)}")
+        if self.messages is not None:
+            got = (f"HTTP {self.status} stream: {len(self.messages.events)} events {trim(self.messages.types(), 200)}, "
+                   f"text={trim(self.messages.text(), 120)}, violations={trim(self.messages.violations, 200)}, "
+                   f"last={trim(self.messages.events[-1:], 200)}")
         return f"\n  sent:     {self.method} {self.path} {trim(self.sent)}\n  got:      {got}\n  expected: {expected}"
 
 
@@ -77,6 +83,8 @@ def stream(api: httpx.Client, path: str, payload: dict[str, Any]) -> Call:
             return call
         if path.endswith(RESPONSES):
             call.events = responses_stream.read(response.iter_raw(), started=started)
+        elif path.endswith(MESSAGES):
+            call.messages = messages_stream.read(response.iter_raw(), started=started)
         else:
             call.stream = sse.read(response.iter_raw(), started=started)
     return call

@@ -49,6 +49,8 @@ CAPABILITY_FLAGS = (
     "structured_output",
     "encoder_decoder",
     "responses",
+    "messages",
+    "operations",
 )
 Port = Annotated[int, Field(strict=True, ge=1, le=65535, description="a TCP port (1-65535)")]
 
@@ -179,6 +181,9 @@ class Capabilities:
     structured_output: Bool = False
     encoder_decoder: Bool = False
     responses: Bool = False  # serves the Responses API, /v1/responses (vLLM >= 0.26)
+    messages: Bool = False  # serves Anthropic's Messages API, /v1/messages (vLLM 0.32)
+    # serves vLLM's /ping and /invocations (SageMaker's contract): not every gateway passes them on
+    operations: Bool = False
 
     def has(self, name: str) -> bool:
         if name == "multi_image":
