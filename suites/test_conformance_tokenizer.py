@@ -14,6 +14,7 @@ from harness.checks import tokenizer as tok
 from harness.checks.openai_calls import LONG_PROMPT, ServerFacts
 from harness.server.endpoint import Endpoint
 
+# the messages form needs the model's chat template: checked where the target serves chat
 pytestmark = pytest.mark.requires("tokenize")
 MESSAGES = [{"role": "user", "content": LONG_PROMPT}]
 
@@ -27,7 +28,10 @@ def test_detokenize_inverts_tokenize(api: httpx.Client, endpoint: Endpoint, scri
     back, call = tok.detokenize(api, endpoint.model, tokens)
     if back == text:
         return
-    # a round trip exists only where the tokenizer tells every character apart; where it cannot, say so
+    # a round trip exists only where the tokenizer tells the texts apart; where it cannot, say so
+    if tok.ids(api, endpoint.model, prompt=back, add_special_tokens=False) == tokens:
+        pytest.skip(f"this tokenizer cannot tell {script} text {text!r} from {back!r}: both tokenize to the same "
+                    "ids (it drops what tells them apart), so no exact round trip exists")
     same = tok.indistinct_characters(api, endpoint.model, text)
     if same is not None:
         pytest.skip(f"this tokenizer cannot represent {script} text: {same[0]!r} and {same[1]!r} both tokenize "
@@ -55,6 +59,7 @@ def test_tokenize_messages_count_is_the_chat_prompt_tokens(api: httpx.Client, en
                                      "(the chat template applied, with the generation prompt)")
 
 
+@pytest.mark.requires("chat")  # the messages form needs a chat template
 def test_tokenize_messages_applies_the_chat_template(api: httpx.Client, endpoint: Endpoint) -> None:
     content = tok.ids(api, endpoint.model, prompt=LONG_PROMPT, add_special_tokens=False)
     chat = tok.ids(api, endpoint.model, messages=MESSAGES, add_generation_prompt=False)
@@ -64,6 +69,7 @@ def test_tokenize_messages_applies_the_chat_template(api: httpx.Client, endpoint
         f"{LONG_PROMPT!r} inside it")
 
 
+@pytest.mark.requires("chat")  # the messages form needs a chat template
 def test_tokenize_add_generation_prompt_appends_the_prompt(api: httpx.Client, endpoint: Endpoint) -> None:
     without = tok.ids(api, endpoint.model, messages=MESSAGES, add_generation_prompt=False)
     with_prompt = tok.ids(api, endpoint.model, messages=MESSAGES, add_generation_prompt=True)
@@ -74,7 +80,7 @@ def test_tokenize_add_generation_prompt_appends_the_prompt(api: httpx.Client, en
         f"{without}, with it {with_prompt}")
 
 
-@pytest.mark.parametrize("form", ["prompt", "messages"])
+@pytest.mark.parametrize("form", ["prompt", pytest.param("messages", marks=pytest.mark.requires("chat"))])
 def test_tokenize_add_special_tokens_only_adds_special_tokens(api: httpx.Client, endpoint: Endpoint,
                                                               form: str) -> None:
     fields = {"prompt": LONG_PROMPT} if form == "prompt" else {"messages": MESSAGES}

@@ -6,19 +6,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tests.defects.proxy import Defect, Exchange, Reply
+from tests.defects.proxy import Exchange, Reply
+from tests.defects.tools import CountingDefect, CrashingDefect
 
 TOKENIZE, DETOKENIZE = "/tokenize", "/detokenize"
 
 
-class TokenizerDefect(Defect):
+class TokenizerDefect(CountingDefect):
     path = TOKENIZE
-
-    def __init__(self) -> None:
-        self.hits = 0
-
-    def mine(self, exchange: Exchange) -> bool:
-        return exchange.path.split("?")[0] == self.path
 
 
 class ExtraTokenInPrompts(TokenizerDefect):
@@ -100,16 +95,11 @@ class LossyDetokenize(TokenizerDefect):
         return body
 
 
-class CrashOnNegativeTokenId(TokenizerDefect):
+class CrashOnNegativeTokenId(CrashingDefect):
     """A negative token id crashes /detokenize (a 500) instead of being refused."""
 
     path = DETOKENIZE
 
-    def request(self, exchange: Exchange) -> Reply | None:
-        body = exchange.json
-        tokens = body.get("tokens") if isinstance(body, dict) else None
-        if self.mine(exchange) and isinstance(tokens, list) and any(isinstance(t, int) and t < 0 for t in tokens):
-            self.hits += 1
-            return Reply(500, json.dumps({"error": {"message": "IndexError: list index out of range",
-                                                    "type": "InternalServerError", "code": 500}}).encode())
-        return None
+    def crashes(self, body: dict[str, Any]) -> bool:
+        tokens = body.get("tokens")
+        return isinstance(tokens, list) and any(isinstance(t, int) and t < 0 for t in tokens)

@@ -31,9 +31,9 @@ def test_tokenizer_checks_pass_on_real_vllm(cpu_tiny: Endpoint, tmp_path: Path) 
     assert result.returncode == 0 and " failed" not in result.stdout, result.stdout[-4000:]
     skipped = set(re.findall(r"SKIPPED \[\d+\] \S+: (.*)", result.stdout))
     for script in UNREPRESENTABLE:  # skipped with the measured reason, never passed unseen
-        assert any(f"cannot represent {script} text" in s for s in skipped), (script, skipped)
+        assert any(re.search(f"cannot (represent|tell) {script} text", s) for s in skipped), (script, skipped)
     # printable ASCII is the alphabet it was trained on: those round trips are checked, not excused
-    assert not any("cannot represent ascii" in s for s in skipped), skipped
+    assert not any(re.search("cannot (represent|tell) ascii", s) for s in skipped), skipped
     assert seconds < 60, f"the tokenizer checks took {seconds:.0f}s (budget 60s)"
 
 
