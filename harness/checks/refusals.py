@@ -13,6 +13,7 @@ from harness.checks.openai_calls import Call
 from harness.server.endpoint import Endpoint
 
 CHAT, COMPLETIONS = "/v1/chat/completions", "/v1/completions"
+EMBEDDINGS, SCORE, CLASSIFY = "/v1/embeddings", "/score", "/classify"
 
 
 def still_serving(api: httpx.Client, endpoint: Endpoint, after: Call) -> None:
@@ -22,6 +23,12 @@ def still_serving(api: httpx.Client, endpoint: Endpoint, after: Call) -> None:
         ok = openai_calls.post(api, CHAT, openai_calls.chat_payload(endpoint.model, max_tokens=1))
     elif endpoint.capabilities.has("completions"):
         ok = openai_calls.post(api, COMPLETIONS, openai_calls.completion_payload(endpoint.model, max_tokens=1))
+    elif endpoint.capabilities.has("embeddings"):  # a pooling model generates nothing
+        ok = openai_calls.post(api, EMBEDDINGS, {"model": endpoint.model, "input": "a good request"})
+    elif endpoint.capabilities.has("score"):
+        ok = openai_calls.post(api, SCORE, {"model": endpoint.model, "text_1": "a query", "text_2": "a document"})
+    elif endpoint.capabilities.has("classify"):
+        ok = openai_calls.post(api, CLASSIFY, {"model": endpoint.model, "input": "a good request"})
     else:
         ok = openai_calls.post(api, openai_calls.RESPONSES,
                                openai_calls.responses_payload(endpoint.model, max_output_tokens=1))

@@ -51,6 +51,10 @@ CAPABILITY_FLAGS = (
     "responses",
     "messages",
     "operations",
+    "tokenize",
+    "embeddings",
+    "score",
+    "classify",
 )
 Port = Annotated[int, Field(strict=True, ge=1, le=65535, description="a TCP port (1-65535)")]
 
@@ -184,6 +188,13 @@ class Capabilities:
     messages: Bool = False  # serves Anthropic's Messages API, /v1/messages (vLLM 0.32)
     # serves vLLM's /ping and /invocations (SageMaker's contract): not every gateway passes them on
     operations: Bool = False
+    # serves vLLM's /tokenize and /detokenize (its extension: prompt and chat forms over the served tokenizer)
+    tokenize: Bool = False
+    # vLLM's pooling routes, each served by a model of its kind (`--runner pooling`): /v1/embeddings and
+    # /pooling; /score and /rerank (/v1/rerank, /v2/rerank) of a cross-encoder; /classify
+    embeddings: Bool = False
+    score: Bool = False
+    classify: Bool = False
 
     def has(self, name: str) -> bool:
         if name == "multi_image":

@@ -28,6 +28,21 @@ class CountingDefect(Defect):
             self.hits += 1
             exchange.body = json.dumps(body).encode()
 
+
+class CrashingDefect(CountingDefect):
+    """A request that `crashes` picks is answered 500 (a crash's error) instead of being refused."""
+
+    def crashes(self, body: dict[str, Any]) -> bool:
+        return False
+
+    def request(self, exchange: Exchange) -> Reply | None:
+        body = exchange.json
+        if self.mine(exchange) and isinstance(body, dict) and self.crashes(body):
+            self.hits += 1
+            return Reply(500, json.dumps({"error": {"message": "IndexError: list index out of range",
+                                                    "type": "InternalServerError", "code": 500}}).encode())
+        return None
+
     def each_event(self, exchange: Exchange, chunks: Iterator[bytes],
                    change: Callable[[dict[str, Any]], dict[str, Any] | None]) -> Iterator[bytes]:
         """Every `data: {json}` event through `change` (None drops it), the rest as it came."""

@@ -1,0 +1,1 @@
+../../cpu-tiny/fixups/torchvision_cpu.py

@@ -1,0 +1,1 @@
+../../cpu-tiny/fixups/vllm_dist_alias.py
