@@ -19,7 +19,9 @@ from harness.server.endpoint import Endpoint
 
 pytestmark = pytest.mark.integration
 
-OUTPUT_LEN = 8
+# long enough answers that each level lasts seconds: the client's self-check samples itself once a second,
+# and a run over before its first sample (8 tokens a request: well under a second) was never judged
+OUTPUT_LEN = 64
 REQUESTS = 6
 
 
