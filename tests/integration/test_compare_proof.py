@@ -16,7 +16,7 @@ import pytest
 
 from harness.load.timed_server import running
 from harness.results import history
-from tests.load_verdict import check_load_exit, until_valid
+from tests.proof_runs import check_load_exit, until_valid
 
 pytestmark = pytest.mark.integration
 

@@ -15,7 +15,7 @@ import pytest
 
 from harness.results import history
 from tests.integration.test_gate_proof import new_failures, regressions, round_runs, skip_unless_judged
-from tests.load_verdict import failed_requests
+from tests.proof_runs import failed_requests
 
 pytestmark = pytest.mark.integration
 

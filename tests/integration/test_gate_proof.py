@@ -16,7 +16,7 @@ import pytest
 
 from harness.results import history
 from harness.server.labels import VARIANT
-from tests.load_verdict import failed_requests, invalid_runs, skip_if_invalid
+from tests.proof_runs import failed_requests, invalid_runs, skip_if_invalid
 
 pytestmark = pytest.mark.integration
 

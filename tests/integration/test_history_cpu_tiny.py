@@ -12,7 +12,7 @@ import pytest
 
 from harness.results import history
 from harness.server.endpoint import Endpoint
-from tests.load_verdict import check_load_exit
+from tests.proof_runs import check_load_exit
 
 pytestmark = pytest.mark.integration
 

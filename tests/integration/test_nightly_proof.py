@@ -15,7 +15,7 @@ import pytest
 
 from harness.load.timed_server import running
 from harness.results import history
-from tests.load_verdict import check_load_exit, invalid_runs, skip_if_invalid
+from tests.proof_runs import check_load_exit, invalid_runs, skip_if_invalid
 
 pytestmark = pytest.mark.integration
 

@@ -1,4 +1,4 @@
-"""The proofs' reading of their load runs (tests/load_verdict.py) on the failure paths the old assertions
+"""The proofs' reading of their load runs (tests/proof_runs.py) on the failure paths the old assertions
 let through: a failed request is a failure whatever the exit code, an exit code must be the one
 results.json calls for, an invalid run is a skip that names its level and measured reasons, and a gate's
 new failure of the load test is a failure, not the host's doing."""
@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.test_gate_proof import new_failures, skip_unless_judged
-from tests.load_verdict import check_load_exit, failed_requests, invalid_runs, skip_if_invalid, until_valid
+from tests.proof_runs import check_load_exit, failed_requests, invalid_runs, skip_if_invalid, until_valid
 
 REASON = "load generator lagging: process 0's event loop woke >= 10 ms late (p99) in 40% of seconds (worst 31.0 ms)"
 
