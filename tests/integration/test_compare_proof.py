@@ -9,19 +9,25 @@ import json
 import subprocess
 import sys
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from harness.load.timed_server import running
 from harness.results import history
+from tests.proof_runs import check_load_exit, until_valid
 
 pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[2]
 TTFT_MS, ITL_MS = 40.0, 10.0
-# 120 requests at 4 in flight: ~5 s a run, and medians steady to a few % on a busy 2-core host
-LOAD = ["--requests", "120", "--concurrency", "4", "--output-len", "8", "--input-len", "16", "--warmup", "2"]
+# few, long requests at 2 in flight: ~200 chunks/s keep the client far from saturation on a busy 2-core host,
+# and a run of ~12 s is not judged invalid for one starved second (its self-check needs 20% of seconds);
+# 64 TTFTs a run keep the median steady to a few %
+REQUESTS, LEVEL = 64, "c=2"
+LOAD = ["--requests", str(REQUESTS), "--concurrency", "2", "--output-len", "32", "--input-len", "16",
+        "--warmup", "2"]
 
 
 def harness_cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -32,21 +38,36 @@ def harness_cli(*args: str) -> subprocess.CompletedProcess[str]:
 def load_run(reports: Path, url: str) -> Path:
     before = set((reports / "runs").glob("*")) if (reports / "runs").exists() else set()
     done = harness_cli("--reports-dir", str(reports), "load", "--base-url", url, "--model", "timed", *LOAD)
-    # 3: the client judged itself delayed by this busy host; the run is kept and compare says so
-    assert done.returncode in (0, 3), done.stdout[-2000:] + done.stderr[-2000:]
     (new,) = set((reports / "runs").glob("*")) - before
+    check_load_exit(done.returncode, new, done.stdout + done.stderr)
     return new
 
 
+@dataclass
+class Runs:
+    reports: Path
+    same: list[Path]  # three valid runs of the baseline server
+    slow: Path  # a valid run of the slowed one
+    every: list[Path]  # every run made, in order: invalid tries too (each appended its history line)
+
+
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, list[Path], Path]]:
-    """Three runs of the baseline server and one of the slowed one, in one reports folder."""
+def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runs]:
+    """Three runs of the baseline server and one of the slowed one, in one reports folder; a run the client
+    judged invalid (this shared host starved it) is tried again, up to 3 times, and then inconclusive."""
     reports = tmp_path_factory.mktemp("compare-reports")
+    every: list[Path] = []
+
+    def attempt(url: str) -> Path:
+        every.append(load_run(reports, url))
+        return every[-1]
+
+    condition = "comparing a 30% slower TTFT with repeated runs of one server"
     with running(TTFT_MS, ITL_MS) as url:
-        same = [load_run(reports, url) for _ in range(3)]
+        same = [until_valid(lambda: attempt(url), condition) for _ in range(3)]
     with running(TTFT_MS * 1.3, ITL_MS) as url:
-        slow = load_run(reports, url)
-    yield reports, same, slow
+        slow = until_valid(lambda: attempt(url), condition)
+    yield Runs(reports, same, slow, every)
 
 
 def compare(out: Path, *args: str) -> tuple[int, str]:
@@ -66,8 +87,8 @@ def rows(markdown: str) -> dict[str, str]:
     return found
 
 
-def test_slowed_ttft_is_flagged(runs: tuple[Path, list[Path], Path], tmp_path: Path) -> None:
-    _, same, slow = runs
+def test_slowed_ttft_is_flagged(runs: Runs, tmp_path: Path) -> None:
+    same, slow = runs.same, runs.slow
     code, markdown = compare(tmp_path, str(same[0]), str(slow))
     print(markdown)
     assert code == 1, markdown
@@ -79,29 +100,29 @@ def test_slowed_ttft_is_flagged(runs: tuple[Path, list[Path], Path], tmp_path: P
     assert "regression" not in table["ITL median"], table["ITL median"]
 
 
-def test_same_server_is_not_flagged(runs: tuple[Path, list[Path], Path], tmp_path: Path) -> None:
-    _, same, _ = runs
+def test_same_server_is_not_flagged(runs: Runs, tmp_path: Path) -> None:
+    same = runs.same
     for i, (a, b) in enumerate([(0, 1), (1, 2), (0, 2)]):
         code, markdown = compare(tmp_path / str(i), str(same[a]), str(same[b]))
         assert code == 0, markdown
         assert "no regression" in markdown
 
 
-def test_sets_of_runs_by_glob(runs: tuple[Path, list[Path], Path], tmp_path: Path) -> None:
-    _, same, slow = runs
+def test_sets_of_runs_by_glob(runs: Runs, tmp_path: Path) -> None:
+    same, slow = runs.same, runs.slow
     code, markdown = compare(tmp_path, str(same[0]), str(slow), "--baseline", str(same[1]),
                              "--baseline", str(same[2]))
     assert code == 1 and "3 run(s)" in markdown, markdown
     parent = same[0].parent
-    pattern = str(parent / "*")  # all four runs against the slow one alone: still one set, still flagged
+    pattern = str(parent / "*")  # every run against the slow one alone: still one set, still flagged
     code, markdown = compare(tmp_path / "glob", pattern, str(slow))
-    assert "4 run(s)" in markdown, markdown
+    assert f"{len(runs.every)} run(s)" in markdown, markdown
 
 
-def test_thresholds_file_is_read_and_checked(runs: tuple[Path, list[Path], Path], tmp_path: Path) -> None:
-    _, same, slow = runs
+def test_thresholds_file_is_read_and_checked(runs: Runs, tmp_path: Path) -> None:
+    same, slow = runs.same, runs.slow
     lenient = tmp_path / "compare.toml"
-    # every metric the slowdown moves (TTFT +30%; E2E latency and both throughputs ~10%) gets 50%: far
+    # every metric the slowdown moves (TTFT +30%; E2E latency and both throughputs ~4%) gets 50%: far
     # from the edge on either side, while the defaults flag it (test_slowed_ttft_is_flagged)
     moved = ("ttft", "e2el", "request_throughput", "output_throughput")
     lenient.write_text("".join(f"[metrics.{name}]\nthreshold = 0.5\n" for name in moved))
@@ -112,17 +133,18 @@ def test_thresholds_file_is_read_and_checked(runs: tuple[Path, list[Path], Path]
     assert done.returncode == 2 and "metrics.ttft.threshold" in done.stderr and "Traceback" not in done.stderr
 
 
-def test_every_run_is_in_the_history(runs: tuple[Path, list[Path], Path]) -> None:
-    reports, same, slow = runs
-    lines = history.read(reports)
-    assert [line.run for line in lines] == [p.name for p in [*same, slow]]
+def test_every_run_is_in_the_history(runs: Runs) -> None:
+    lines = history.read(runs.reports)
+    assert [line.run for line in lines] == [p.name for p in runs.every]
     for line in lines:
         assert line.kind == "load" and line.vllm_version == "timed" and line.harness_version
-        assert line.metrics["c=4"].completed == 120
-    assert lines[-1].metrics["c=4"].median_ttft_ms > lines[0].metrics["c=4"].median_ttft_ms
+        assert line.metrics[LEVEL].completed == REQUESTS
+    by_run = {line.run: line for line in lines}
+    slow, same = by_run[runs.slow.name], by_run[runs.same[0].name]
+    assert slow.metrics[LEVEL].median_ttft_ms > same.metrics[LEVEL].median_ttft_ms
     # plain JSON all the way down, read without the harness (e.g. pandas.read_json(lines=True))
-    raw = [json.loads(text) for text in (reports / history.FILE).read_text().splitlines()]
-    assert [r["metrics"]["c=4"]["completed"] for r in raw] == [120] * len(lines)
+    raw = [json.loads(text) for text in (runs.reports / history.FILE).read_text().splitlines()]
+    assert [r["metrics"][LEVEL]["completed"] for r in raw] == [REQUESTS] * len(lines)
 
 
 def test_missing_run_folder_is_one_line(tmp_path: Path) -> None:

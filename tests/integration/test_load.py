@@ -19,7 +19,9 @@ from harness.server.endpoint import Endpoint
 
 pytestmark = pytest.mark.integration
 
-OUTPUT_LEN = 8
+# long enough answers that each level lasts seconds: the client's self-check samples itself once a second,
+# and a run over before its first sample (8 tokens a request: well under a second) was never judged
+OUTPUT_LEN = 64
 REQUESTS = 6
 
 
@@ -69,7 +71,17 @@ def test_load_report_against_cpu_tiny(cpu_tiny: Endpoint, tmp_path: Path) -> Non
         assert rows["prompt_tokens"].max() - rows["prompt_tokens"].min() <= 2, (kind, rows["prompt_tokens"].tolist())
     completions = measured.loc[measured["kind"] == "completions", "prompt_tokens"]
     assert (abs(completions - 32) <= 2).all(), completions.tolist()
-    assert report.valid or report.invalid_reasons  # a saturated run must say why
+    # the client judged its own run from samples it took while the levels ran (none: nothing was judged),
+    # and the verdict is the same in results.json and on the page, with its reasons when invalid
+    check = results["client_check"]
+    assert check["samples"] > 0 and any(key != "samples" for key in check), check
+    assert (results["valid"], results["invalid_reasons"]) == (report.valid, report.invalid_reasons)
+    page = report.html.read_text()
+    if report.valid:
+        assert "client self-check: valid" in page and "INVALID RUN" not in page
+    else:
+        assert report.invalid_reasons and "INVALID RUN: load generator" in page
+        assert "client self-check: valid" not in page
 
 
 def test_html_report_renders_in_chromium(cpu_tiny: Endpoint, tmp_path: Path) -> None:

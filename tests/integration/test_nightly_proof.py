@@ -15,12 +15,16 @@ import pytest
 
 from harness.load.timed_server import running
 from harness.results import history
+from tests.proof_runs import check_load_exit, invalid_runs, skip_if_invalid
 
 pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = REPO / "tests" / "fixtures"
-LOAD = ["--requests", "80", "--concurrency", "4", "--output-len", "8", "--input-len", "16", "--warmup", "2"]
+# few, long requests at 2 in flight (as test_compare_proof): the client stays far from saturation, and a run
+# of ~10 s is not judged invalid for one starved second
+LEVEL = "c=2"
+LOAD = ["--requests", "48", "--concurrency", "2", "--output-len", "32", "--input-len", "16", "--warmup", "2"]
 
 
 def harness_cli(*args: str, tag: str = "") -> subprocess.CompletedProcess[str]:
@@ -29,34 +33,57 @@ def harness_cli(*args: str, tag: str = "") -> subprocess.CompletedProcess[str]:
                           timeout=900, env=env)
 
 
-def night(reports: Path, ttft_ms: float) -> None:
+def night(reports: Path, ttft_ms: float) -> Path:
+    before = set((reports / "runs").glob("*")) if (reports / "runs").exists() else set()
     with running(ttft_ms, 10.0) as url:
         done = harness_cli("--reports-dir", str(reports), "load", "--base-url", url, "--model", "timed", *LOAD,
                            tag="nightly")
-    # 3: the client judged itself delayed by this busy host; the run is kept (and the trend sees it)
-    assert done.returncode in (0, 3), done.stderr[-2000:]
+    (new,) = set((reports / "runs").glob("*")) - before
+    check_load_exit(done.returncode, new, done.stdout + done.stderr)
+    return new
 
 
 def trend(reports: Path) -> subprocess.CompletedProcess[str]:
     return harness_cli("--reports-dir", str(reports), "nightly", "--report-only")
 
 
+Trend = subprocess.CompletedProcess[str]
+
+
+def five_nights(reports: Path) -> tuple[list[Path], Trend | None, Trend | None]:
+    """Four nights and the trend after them, then a fifth night and the trend after it; stops at the
+    first invalid night (the trend would judge the host's delay)."""
+    runs = [night(reports, ttft) for ttft in (40, 40, 40, 52)]
+    if invalid_runs(runs):
+        return runs, None, None
+    four = trend(reports)
+    runs.append(night(reports, 52))
+    return runs, four, trend(reports)
+
+
 def test_trend_flags_two_slow_nights(tmp_path: Path) -> None:
-    for ttft in (40, 40, 40, 52):
-        night(tmp_path, ttft)
-    done = trend(tmp_path)
-    text = " ".join(done.stderr.split())
-    assert done.returncode == 0, text
-    assert "c=4 median_ttft_ms: suspicious" in text, text
-    night(tmp_path, 52)
-    done = trend(tmp_path)
+    # a night whose client was starved carries the host's delay in its TTFT: the whole trend is tried again
+    # in a fresh reports folder (a trend has no place for a night made twice), once; then inconclusive
+    tried: list[Path] = []
+    for attempt in (1, 2):
+        reports = tmp_path / f"try-{attempt}"
+        runs, four, done = five_nights(reports)
+        if not invalid_runs(runs):
+            break
+        tried += runs
+    else:
+        skip_if_invalid(tried, "a trend of five nights, the last two 30% slower")
+    assert four is not None and done is not None
+    text = " ".join(four.stderr.split())
+    assert four.returncode == 0, text
+    assert f"{LEVEL} median_ttft_ms: suspicious" in text, text
     text = " ".join(done.stderr.split())
     assert done.returncode == 1, text
-    assert "c=4 median_ttft_ms: regression" in text, text
+    assert f"{LEVEL} median_ttft_ms: regression" in text, text
     assert "median_itl_ms" not in text  # ITL never changed
-    page = (tmp_path / "nightly" / "trend.html").read_text()
+    page = (reports / "nightly" / "trend.html").read_text()
     assert page.count("data:image/png;base64,") >= 7 and "regression" in page
-    assert len(history.read(tmp_path)) == 5
+    assert len(history.read(reports)) == 5
 
 
 def test_nightly_runs_a_variant_and_appends_its_line(tmp_path: Path) -> None:
@@ -72,17 +99,20 @@ def test_nightly_runs_a_variant_and_appends_its_line(tmp_path: Path) -> None:
     reports = tmp_path / "reports"
     done = harness_cli("--images-dir", str(images), "--reports-dir", str(reports), "nightly", "--image", "gate",
                        "--suites", str(FIXTURES / "gate-suite" / "checks_gate.py"), "--suites", "suites/test_load.py")
-    # exit 1 only when this busy host delayed the load client so much that the load test called its run invalid
-    assert done.returncode == 0 or "the run is invalid" in done.stdout, done.stdout[-3000:] + done.stderr[-3000:]
+    # the suites passed (an invalid load run is a skip, a failed request a failure) and one night is no trend
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     (line,) = history.read(reports)
     assert line.tag == "nightly" and line.variant == "gate" and line.vllm_version == "0.1.0"
     assert line.image_id and line.ready_seconds is not None
-    assert line.metrics["chat/c=4"].completed == 100  # the load suite ran the variant's [load] table
+    assert line.metrics["chat/c=2"].completed == 40  # the load suite ran the variant's [load] table
     assert line.verdicts["tests/fixtures/gate-suite/checks_gate.py::test_distinct_inputs_give_distinct_answers"] \
         == "xfailed"
     (junit,) = (reports / "nightly").glob("*/junit-gate.xml")
     assert "<testsuite" in junit.read_text()
     assert (reports / "nightly" / "trend.html").exists()
+    # the load test itself passed: its report is valid (else it could not be judged: inconclusive)
+    skip_if_invalid([Path(line.path)], "the nightly's load test passing")
+    assert line.verdicts["suites/test_load.py::test_load_chat"] == "passed", line.verdicts
 
 
 def test_report_only_without_history_is_one_line(tmp_path: Path) -> None:
