@@ -66,13 +66,15 @@ def client_use(client: pd.DataFrame | None, rows: pd.DataFrame) -> dict[str, flo
 
 
 def client_check(client: pd.DataFrame | None, window: tuple[float, float] | None) -> tuple[bool, list[str], dict]:
-    """Was the load generator itself the bottleneck? Judged from its own once-a-second samples."""
+    """Was the load generator itself the bottleneck? Judged from its own once-a-second samples. Without a
+    sample inside the measured levels nothing was judged (`judged: false`): the run is not called invalid,
+    and the report says its latencies are not vouched for instead of calling the client's check valid."""
     if client is None or client.empty:
-        return True, [], {"samples": 0}
+        return True, [], {"samples": 0, "judged": False}
     if window is not None:
         client = client[(client["t"] >= window[0] - 1) & (client["t"] <= window[1] + 1)]
     reasons = []
-    detail: dict[str, Any] = {"samples": len(client)}
+    detail: dict[str, Any] = {"samples": len(client), "judged": len(client) > 0}
     for worker, rows in client.groupby("worker"):
         busy = (rows["cpu_pct"] >= CPU_SATURATED_PCT).mean()
         late = (rows["lag_p99_ms"] >= LAG_SATURATED_MS).mean()

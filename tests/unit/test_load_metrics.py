@@ -118,6 +118,15 @@ def test_config_rejects_contradictions() -> None:
     assert LoadConfig.from_json(config.to_json()) == config
 
 
+def test_client_check_without_a_sample_in_the_levels_judges_nothing() -> None:
+    calm = pd.DataFrame({"t": [100.0, 101.0], "worker": [0, 0], "cpu_pct": [10.0, 12.0], "lag_p99_ms": [1.0, 1.0],
+                         "lag_p50_ms": [0.1, 0.1], "lag_max_ms": [2.0, 2.0]})
+    assert client_check(calm, (100.0, 101.0))[2]["judged"] is True
+    valid, reasons, detail = client_check(calm, (200.0, 200.5))  # the levels fell between two samples
+    assert valid and not reasons and detail == {"samples": 0, "judged": False}
+    assert client_check(None, None)[2]["judged"] is False
+
+
 def test_client_check_flags_saturation_and_slo_names_numbers() -> None:
     busy = pd.DataFrame({"t": range(10), "worker": 0, "lag_p50_ms": 1.0, "lag_p99_ms": 30.0, "lag_max_ms": 40.0,
                          "cpu_pct": 98.0})

@@ -54,6 +54,17 @@ def test_load_report_leads_with_failed_requests(tmp_path: Path) -> None:
     assert "<th>successful req/s</th><td>0.50</td>" in text and "<th>attempted req/s</th><td>6.00</td>" in text
 
 
+def test_a_self_check_without_samples_is_not_called_valid(tmp_path: Path) -> None:
+    """Levels shorter than the client's once-a-second sampling leave the self-check nothing to judge: the page
+    says so instead of 'valid' in green (seen: 8-token levels ended before the first sample)."""
+    results = {"verdict": "passed", "metadata": {"model": "m"}, "valid": True, "invalid_reasons": [],
+               "client_check": {"samples": 0, "judged": False}, "slo_failures": [], "warmup_requests": 0,
+               "levels": [{"level": "c=1", "completed": 4, "failed": 0, "request_throughput": 9.0}]}
+    write_html(tmp_path / "index.html", results, {}, has_telemetry=False)
+    text = (tmp_path / "index.html").read_text()
+    assert "client self-check: not judged" in text and "client self-check: valid" not in text
+
+
 def test_compare_and_trend_pages_share_the_base() -> None:
     rng = np.random.default_rng(0)
     sides = []
