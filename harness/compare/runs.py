@@ -14,11 +14,12 @@ from typing import Any
 
 import numpy as np
 
+from harness.compare.thresholds import REPORTED
 from harness.errors import UsageError
 from harness.load import metrics
 from harness.load.records import FILE as REQUESTS
 from harness.load.records import read
-from harness.results import GreedyAnswer, Verdict, read_run
+from harness.results import GreedyAnswer, LoadReport, Verdict, read_run
 
 
 @dataclass
@@ -101,6 +102,7 @@ def _read_run(side: Side, run_dir: Path) -> list[tuple[str, str, Path]]:
             invalid.append((name, load.prefix, load.folder))
         else:
             _read_requests(side, load.prefix, load.folder)
+            _read_reported(side, load.prefix, load.report)
     served, image = found.served, found.image
     if not side.facts:
         side.facts = {"run": run_dir.name, "vllm_version": served.vllm_version,
@@ -116,6 +118,15 @@ def _read_run(side: Side, run_dir: Path) -> list[tuple[str, str, Path]]:
     if side.greedy is None and found.greedy:
         side.greedy = found.greedy
     return invalid
+
+
+def _read_reported(side: Side, prefix: str, report: LoadReport) -> None:
+    """The per-level values only results.json has (cache hit rates, energy), one per run."""
+    for level in report.levels:
+        for name, key in REPORTED.items():
+            value = getattr(level, key, None)
+            if value is not None:
+                side.per_run.setdefault((f"{prefix}{level.level}", name), []).append(float(value))
 
 
 def _read_requests(side: Side, prefix: str, folder: Path) -> None:

@@ -27,6 +27,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,11 +39,14 @@ from locust import User, constant, task
 from locust.env import Environment
 from locust.runners import MasterRunner
 
+from harness.load.cache_counters import CounterLog
 from harness.load.client import StreamClient
 from harness.load.config import LoadConfig
-from harness.load.prompts import ImageMaker, body
+from harness.load.prompts import ImageMaker, body, prompt_words
 from harness.load.records import FILE, Record, RecordWriter, csv_line
 from harness.load.shapes import Quota, arrival_offsets, quotas
+from harness.load.trace import TraceEntry, read_trace
+from harness.load.workload import Conversation, prefix_group, shared_prefix, think_seconds, trace_text, with_prefix
 from harness.server.transport import auth_headers
 
 CLIENT_FILE = "client.csv"
@@ -52,19 +56,34 @@ EXHAUSTED = object()
 log = logging.getLogger("harness.load.agent")
 
 
+@dataclass(frozen=True)
+class Ticket:
+    """One request handed out: when the schedule wanted it sent (None: closed loop), its index in this
+    process's share of the level, and (trace replay) its trace line."""
+
+    scheduled: float | None
+    index: int
+    entry: TraceEntry | None = None
+
+
 class Dispenser:
-    """Hands out this process's requests of one level: when (open loop) and how many. Its `done` is set
-    once the quota is used up (or the deadline passed) and nothing is in flight."""
+    """Hands out this process's requests of one level: when (open loop or trace) and how many. Its `done`
+    is set once the quota is used up (or the deadline passed) and nothing is in flight."""
 
     def __init__(self, config: LoadConfig, level: int, share: int, quota: Quota) -> None:
         label, users, rate = config.levels()[level]
         self.label, self.users, self.rate = label, users, rate  # the level's, for the records
+        self.level, self.share = level, share
         self.t0 = time.perf_counter()
         self.deadline = self.t0 + config.duration if config.duration else None
         self.limit = 0 if quota.users == 0 else quota.limit
         rng = np.random.default_rng([config.seed, level, share])
         self.arrivals = (arrival_offsets(quota.rate, config.burstiness, rng, config.ramp_up)
                          if quota.rate else None)
+        self.entries = State.trace if config.trace is not None and quota.users else None
+        if self.entries is not None:  # the trace's own arrivals and length
+            self.arrivals = iter([e.timestamp for e in self.entries])
+            self.limit = len(self.entries)
         self.taken = 0
         self.in_flight = 0
         self.exhausted = False
@@ -74,21 +93,23 @@ class Dispenser:
         elif config.duration:  # ends on time even if no user comes back to ask
             gevent.spawn_later(config.duration, self._exhaust)
 
-    def take(self) -> object:
-        """The request's scheduled perf_counter time (None in closed loop), after waiting for it; or
-        EXHAUSTED."""
+    def take(self) -> Ticket | object:
+        """The next request's Ticket, after waiting for its scheduled time; or EXHAUSTED."""
         if self.exhausted:
             return EXHAUSTED
+        index = self.taken
+        if self.limit is not None and index >= self.limit:
+            self._exhaust()
+            return EXHAUSTED
         scheduled = None if self.arrivals is None else self.t0 + next(self.arrivals)
-        over_time = self.deadline is not None and (scheduled or time.perf_counter()) > self.deadline
-        if over_time or (self.limit is not None and self.taken >= self.limit):
+        if self.deadline is not None and (scheduled or time.perf_counter()) > self.deadline:
             self._exhaust()
             return EXHAUSTED
         self.taken += 1
         self.in_flight += 1
         if scheduled is not None:
             gevent.sleep(max(0.0, scheduled - time.perf_counter()))
-        return scheduled
+        return Ticket(scheduled, index, self.entries[index] if self.entries is not None else None)
 
     def release(self) -> None:
         self.in_flight -= 1
@@ -115,6 +136,7 @@ class State:
     sink: Callable[[str], None] = print
     ids = itertools.count()
     images: ImageMaker | None = None
+    trace: list[TraceEntry] | None = None
     main: Any = None  # the greenlet SIGTERM and a vanished parent stop
 
     @classmethod
@@ -139,22 +161,43 @@ class LoadUser(User):
     def on_stop(self) -> None:
         self.stream.close()
 
-    @task
-    def one_request(self) -> None:
+    @staticmethod
+    def next_ticket() -> tuple[Dispenser, Ticket]:
         while True:  # between levels (or before this process hears its quota) users wait; locust stops them
             State.fresh.wait()
             dispenser = State.dispenser
             assert dispenser is not None
-            scheduled = dispenser.take()
-            if scheduled is not EXHAUSTED:
-                break
+            ticket = dispenser.take()
+            if isinstance(ticket, Ticket):
+                return dispenser, ticket
+
+    def record(self, dispenser: Dispenser, ticket: Ticket) -> Record:
+        return Record(id=f"{State.worker}-{next(State.ids)}", worker=State.worker, level=dispenser.label,
+                      users=dispenser.users, rate=dispenser.rate, phase="measure", kind=self.kind,
+                      start=0.0, start_wall=0.0, scheduled=ticket.scheduled)
+
+    def request_body(self, dispenser: Dispenser, ticket: Ticket) -> tuple[str, bytes]:
+        cfg = State.config
+        if ticket.entry is not None:
+            entry = ticket.entry
+            kind = "vision" if entry.images and self.kind != "completions" else self.kind
+            return body(kind, cfg, self.rng, State.images, text=trace_text(cfg, entry, self.rng),
+                        output_len=entry.output_length, image_count=entry.images if kind == "vision" else None)
+        if cfg.prefix_tokens:
+            prefix = shared_prefix(cfg, prefix_group(cfg, dispenser.level, dispenser.share, ticket.index))
+            text = with_prefix(prefix, prompt_words(self.rng, cfg.input_len, cfg.word_costs))
+            return body(self.kind, cfg, self.rng, State.images, text=text)
+        return body(self.kind, cfg, self.rng, State.images)
+
+    @task
+    def one_request(self) -> None:
+        self.send()  # the one task (locust collects tasks over the class tree: subclasses override send)
+
+    def send(self) -> None:
+        dispenser, ticket = self.next_ticket()
         try:
-            cfg = State.config
-            path, payload = body(self.kind, cfg, self.rng, State.images)
-            record = Record(id=f"{State.worker}-{next(State.ids)}", worker=State.worker, level=dispenser.label,
-                            users=dispenser.users, rate=dispenser.rate, phase="measure", kind=self.kind,
-                            start=0.0, start_wall=0.0, scheduled=scheduled)  # type: ignore[arg-type]
-            self.stream.stream(path, payload, record)
+            path, payload = self.request_body(dispenser, ticket)
+            record = self.stream.stream(path, payload, self.record(dispenser, ticket))
             State.sink(csv_line(record.row()))
         finally:
             dispenser.release()
@@ -190,8 +233,43 @@ class CompletionsUser(LoadUser):
     kind = "completions"
 
 
+class ConversationUser(LoadUser):
+    """Multi-turn chat sessions: each turn resends the whole conversation (the answers included) plus a
+    new message, after a think time; a session is this user's unit of concurrency."""
+
+    kind = "conversation"
+    session: Conversation | None = None
+
+    def new_session(self, dispenser: Dispenser, ticket: Ticket) -> Conversation:
+        cfg = State.config
+        prefix = (shared_prefix(cfg, prefix_group(cfg, dispenser.level, dispenser.share, ticket.index))
+                  if cfg.prefix_tokens else "")
+        return Conversation(f"{State.worker}-s{next(State.ids)}", cfg.turns, prefix)
+
+    def send(self) -> None:
+        cfg = State.config
+        if self.session is not None and not self.session.over and self.session.turn > 0:
+            gevent.sleep(think_seconds(cfg, self.rng))
+        dispenser, ticket = self.next_ticket()
+        try:
+            if self.session is None or self.session.over or self.session.level != dispenser.level:
+                self.session = self.new_session(dispenser, ticket)
+                self.session.level = dispenser.level
+            session = self.session
+            text = session.message(cfg, self.rng)
+            path, payload = body("chat", cfg, self.rng, State.images, text=text, history=session.history)
+            record = self.record(dispenser, ticket)
+            record.session, record.turn, record.answer = session.session, session.turn, []
+            self.stream.stream(path, payload, record)
+            session.answered(text, "".join(record.answer) if record.ok else None)
+            State.sink(csv_line(record.row()))
+        finally:
+            dispenser.release()
+
+
 USER_CLASSES: dict[str, type[LoadUser]] = {"chat": ChatUser, "vision": VisionUser, "video": VideoUser,
-                                           "audio": AudioUser, "completions": CompletionsUser}
+                                           "audio": AudioUser, "completions": CompletionsUser,
+                                           "conversation": ConversationUser}
 
 
 def monitor(emit: Callable[[str], None]) -> None:
@@ -233,7 +311,9 @@ def warmup(config: LoadConfig, sink: Callable[[str], None]) -> None:
 
 def _environment(config: LoadConfig) -> Environment:
     State.config = config
-    State.images = ImageMaker() if {"vision", "video"} & set(config.kinds) else None
+    State.trace = read_trace(Path(config.trace), config.time_scale) if config.trace is not None else None
+    State.images = (ImageMaker(pool=config.image_pool, document=config.document_images, seed=config.seed)
+                    if {"vision", "video"} & set(config.kinds) or config.trace is not None else None)
     return Environment(user_classes=[USER_CLASSES[k] for k in config.kinds])
 
 
@@ -269,9 +349,11 @@ def run_local(config: LoadConfig, run_dir: Path) -> None:
     env = _environment(config)
     runner = env.create_local_runner()
     watcher = gevent.spawn(monitor, client_rows)
+    counters = _counters(config, run_dir)
     try:
         warmup(config, records.write_line)
         for level, (label, users, _) in enumerate(config.levels()):
+            counters.mark(label, "before")
             dispenser = State.install(Dispenser(config, level, 0, quotas(config, level, [users])[0]))
             log.info("local: level %s: %d users", label, users)
             last[0] = time.monotonic()
@@ -279,11 +361,17 @@ def run_local(config: LoadConfig, run_dir: Path) -> None:
             in_flight = functools.partial(lambda d: f"{d.in_flight} request(s) still in flight", dispenser)
             wait_level(dispenser.done, config, label, lambda: last[0], in_flight)
             runner.stop()
+            counters.mark(label, "after")
             log.info("local: level %s done: %d requests", label, dispenser.taken)
     finally:
+        counters.close()
         watcher.kill()
         runner.quit()
         records.close()
+
+
+def _counters(config: LoadConfig, run_dir: Path) -> CounterLog:
+    return CounterLog(run_dir, config.base_url, auth_headers(os.environ.get("VLLM_HARNESS_API_KEY")))
 
 
 def _client_writer(run_dir: Path) -> Callable[[str], None]:
@@ -334,6 +422,7 @@ def run_master(config: LoadConfig, run_dir: Path, remote_workers: int, port: int
     port = port or (5557 if remote_workers else _free_port())
     runner = env.create_master_runner("*" if remote_workers else "127.0.0.1", port)
     expected = config.workers + remote_workers
+    counters = _counters(config, run_dir)
     finished: dict[int, set[str]] = {}
     level_done = gevent.event.Event()
     last = [time.monotonic()]
@@ -381,6 +470,7 @@ def run_master(config: LoadConfig, run_dir: Path, remote_workers: int, port: int
         warmup(config, records.write_line)
         for level, (label, users, _) in enumerate(config.levels()):
             level_done.clear()
+            counters.mark(label, "before")
             plan = planned_users(env, runner, users)
             nodes = sorted(plan)
             shares = quotas(config, level, [plan[n] for n in nodes])
@@ -394,8 +484,10 @@ def run_master(config: LoadConfig, run_dir: Path, remote_workers: int, port: int
             wait_level(level_done, config, label, lambda: last[0], functools.partial(pending, level),
                        lambda: any(w.poll() is not None for w in workers) or bool(runner.clients.missing))
             runner.stop()
+            counters.mark(label, "after")
             log.info("master: level %s done", label)
     finally:
+        counters.close()
         runner.quit()
         for w in workers:
             try:
@@ -467,6 +559,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--remote-workers", type=int, default=0, help="master: workers started by hand elsewhere")
     args = p.parse_args(argv)
     logging.getLogger("locust").setLevel(logging.ERROR)  # e.g. its "spawn rate is very high" notice
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # the /metrics reads around each level
     config = LoadConfig.read(args.run_dir / "load.json").resolved()
     # everything imported so far (locust, gevent, numpy: ~10^5 objects) lives until exit: keep it out of the
     # cyclic collector, whose full passes over it would otherwise stall every stream at once mid-run

@@ -12,6 +12,15 @@ so a variant can run it in a container: the bump gate's proof builds one whose b
 every input gets the same answer, like a server that never sees its input.
 
     running(ttft_ms=50) as url:   the server as a subprocess on a free port, stopped on exit
+
+Caches of known behaviour, for the harness's cache and multi-turn proofs: a prompt is its words (chat:
+every message's text in order), cut into blocks of 16; a block whose whole prefix was seen before is a
+prefix-cache hit (never the last token, as vLLM), and `--prefill-ms-per-token` adds that much TTFT per
+token not served from the cache. `--no-enable-prefix-caching` turns the cache off, as in vLLM (its
+counters then stay still). An image URL seen before is a multimodal-cache hit; `--spec-acceptance P`
+reports two drafted tokens per generated token, P of them accepted. GET /metrics exposes vLLM 0.32's
+counters (vllm:prefix_cache_queries/hits, mm_cache_queries/hits, spec_decode_num_draft/accepted_tokens,
+prompt_tokens) for this process.
 """
 
 from __future__ import annotations
@@ -31,6 +40,7 @@ from dataclasses import dataclass
 from harness.server.child_server import child_server
 
 MODEL = "timed"
+BLOCK = 16  # words per prefix-cache block
 
 
 @dataclass(frozen=True)
@@ -41,6 +51,72 @@ class Behaviour:
     version: str = "timed"
     echo: bool = False
     max_model_len: int | None = None  # reported in /v1/models as vLLM does
+    prefix_caching: bool = True
+    prefill: float = 0.0  # seconds of TTFT per prompt token not served from the prefix cache
+    spec_acceptance: float | None = None  # share of drafted tokens accepted; None: no speculative decoding
+
+
+class Caches:
+    """This process's prefix and multimodal caches and vLLM's counters of them."""
+
+    def __init__(self) -> None:
+        self.blocks: set[int] = set()
+        self.images: set[int] = set()
+        self.counters = dict.fromkeys(("prefix_cache_queries", "prefix_cache_hits", "mm_cache_queries",
+                                       "mm_cache_hits", "prompt_tokens", "spec_decode_num_draft_tokens",
+                                       "spec_decode_num_accepted_tokens"), 0)
+
+    def admit(self, words: list[str], images: list[str], how: Behaviour) -> int:
+        """Count one prompt in; returns its tokens not served from the prefix cache."""
+        self.counters["prompt_tokens"] += len(words)
+        self.counters["mm_cache_queries"] += len(images)
+        for url in images:
+            key = hash(url)
+            self.counters["mm_cache_hits"] += key in self.images
+            self.images.add(key)
+        if not how.prefix_caching:
+            return len(words)
+        chain, hits, missed = 0, 0, False
+        for start in range(0, len(words) - len(words) % BLOCK, BLOCK):
+            chain = hash((chain, *words[start:start + BLOCK]))
+            if not missed and chain in self.blocks and start + BLOCK < len(words):
+                hits += BLOCK
+            else:
+                missed = True
+            self.blocks.add(chain)
+        self.counters["prefix_cache_queries"] += len(words)
+        self.counters["prefix_cache_hits"] += hits
+        return len(words) - hits
+
+    def generated(self, tokens: int, how: Behaviour) -> None:
+        if how.spec_acceptance is not None:
+            self.counters["spec_decode_num_draft_tokens"] += 2 * tokens
+            self.counters["spec_decode_num_accepted_tokens"] += round(2 * tokens * how.spec_acceptance)
+
+    def exposition(self) -> bytes:
+        lines = []
+        for name, value in self.counters.items():
+            lines += [f"# TYPE vllm:{name} counter", f'vllm:{name}_total{{model_name="{MODEL}"}} {float(value)}']
+        return ("\n".join(lines) + "\n").encode()
+
+
+CACHES = Caches()
+
+
+def prompt_of(request: dict[str, object], chat: bool) -> tuple[list[str], list[str]]:
+    """A request's prompt words (chat: each message's text, in order) and its image URLs."""
+    if not chat:
+        return str(request.get("prompt") or "").split(), []
+    words: list[str] = []
+    images: list[str] = []
+    for message in request.get("messages") or []:  # type: ignore[attr-defined]
+        content = message.get("content") if isinstance(message, dict) else None
+        for part in content if isinstance(content, list) else [{"type": "text", "text": content or ""}]:
+            if part.get("type") == "text":
+                words += str(part.get("text") or "").split()
+            elif part.get("type") == "image_url":
+                images.append(str((part.get("image_url") or {}).get("url")))
+    return words, images
 
 
 def _chunk(payload: dict[str, object] | str) -> bytes:
@@ -61,6 +137,12 @@ async def _handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, ho
             method, path, _ = lines[0].split(" ", 2)
             headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:] if line)}
             raw = await reader.readexactly(int(headers.get("content-length", "0")))
+            if method == "GET" and path.endswith("/metrics"):
+                body = CACHES.exposition()
+                writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: text/plain; version=0.0.4\r\ncontent-length: "
+                             + str(len(body)).encode() + b"\r\n\r\n" + body)
+                await writer.drain()
+                continue
             if method == "GET":
                 card = {"id": how.model, "object": "model",
                         **({"max_model_len": how.max_model_len} if how.max_model_len else {})}
@@ -80,9 +162,11 @@ async def _handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, ho
 
 async def _stream(writer: asyncio.StreamWriter, request: dict[str, object], path: str, received: float,
                   how: Behaviour) -> None:
-    ttft, itl = how.ttft, how.itl
-    tokens = int(request.get("max_tokens") or 16)  # type: ignore[call-overload]
     chat = path.endswith("/chat/completions")
+    words, images = prompt_of(request, chat)
+    ttft, itl = how.ttft + how.prefill * CACHES.admit(words, images, how), how.itl
+    tokens = int(request.get("max_tokens") or 16)  # type: ignore[call-overload]
+    CACHES.generated(tokens, how)
     prompt = json.dumps(request.get("messages") if chat else request.get("prompt"))
     word = hashlib.sha256(prompt.encode()).hexdigest()[:6] + " " if how.echo else "tok "
     writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n")
@@ -107,8 +191,11 @@ async def _stream(writer: asyncio.StreamWriter, request: dict[str, object], path
 
 async def serve(port: int, ttft_ms: float, itl_ms: float, ready: asyncio.Event | None = None, *,
                 host: str = "127.0.0.1", model: str = MODEL, version: str = "timed", echo: bool = False,
-                max_model_len: int | None = None, reuse_port: bool = False, quiet: bool = False) -> None:
-    how = Behaviour(ttft_ms / 1e3, itl_ms / 1e3, model, version, echo, max_model_len)
+                max_model_len: int | None = None, reuse_port: bool = False, quiet: bool = False,
+                prefix_caching: bool = True, prefill_ms_per_token: float = 0.0,
+                spec_acceptance: float | None = None) -> None:
+    how = Behaviour(ttft_ms / 1e3, itl_ms / 1e3, model, version, echo, max_model_len, prefix_caching,
+                    prefill_ms_per_token / 1e3, spec_acceptance)
     server = await asyncio.start_server(lambda r, w: _handle(r, w, how), host, port, backlog=4096,
                                         reuse_port=reuse_port)
     if ready is not None:
@@ -184,16 +271,18 @@ def main() -> None:
     p.add_argument("--echo", action="store_true", help="answers depend on the request")
     p.add_argument("--max-model-len", type=int, default=None, help="what /v1/models reports, as vLLM does")
     p.add_argument("--processes", type=int, default=1, help="serve from this many processes on one port")
+    p.add_argument("--no-enable-prefix-caching", action="store_true", help="as vLLM: no prefix cache")
+    p.add_argument("--prefill-ms-per-token", type=float, default=0.0, help="TTFT per token not cached")
+    p.add_argument("--spec-acceptance", type=float, default=None, help="report speculative decoding at this rate")
     args, _ = p.parse_known_args()  # vllm serve's other options mean nothing here
+    kw = {"model": args.served_model_name or MODEL, "version": args.version_name, "echo": args.echo,
+          "max_model_len": args.max_model_len, "prefix_caching": not args.no_enable_prefix_caching,
+          "prefill_ms_per_token": args.prefill_ms_per_token, "spec_acceptance": args.spec_acceptance}
     if args.processes > 1:
-        serve_processes(args.processes, args.port, args.host, ttft_ms=args.ttft_ms, itl_ms=args.itl_ms,
-                        model=args.served_model_name or MODEL, version=args.version_name, echo=args.echo,
-                        max_model_len=args.max_model_len)
+        serve_processes(args.processes, args.port, args.host, ttft_ms=args.ttft_ms, itl_ms=args.itl_ms, **kw)
         return
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve(args.port, args.ttft_ms, args.itl_ms, host=args.host,
-                          model=args.served_model_name or MODEL, version=args.version_name, echo=args.echo,
-                          max_model_len=args.max_model_len))
+        asyncio.run(serve(args.port, args.ttft_ms, args.itl_ms, host=args.host, **kw))  # type: ignore[arg-type]
 
 
 @contextlib.contextmanager
