@@ -208,6 +208,8 @@ def _opposite(bad: str) -> str:
 def _request_metric(baseline: Side, candidate: Side, level: str, rule: MetricRule,
                     alpha: float) -> MetricResult | None:
     if rule.name == "error_rate":
+        if level not in baseline.errors or level not in candidate.errors:
+            return None  # a level known only by its counters (its requests left out: an invalid run)
         (bf, bn), (cf, cn) = baseline.errors[level], candidate.errors[level]
         base, cand = bf / max(bn, 1), cf / max(cn, 1)
         worse = cand > base + rule.threshold

@@ -73,21 +73,23 @@ def load_side(label: str, paths: list[str], invalid_fallback: bool = True) -> Si
     """`invalid_fallback=False` (the gate's noise floor): an invalid load run is never compared, so a
     floor is not made of a busy client's delays."""
     side = Side(label, discover(paths))
-    invalid: list[tuple[str, str, Path]] = []
+    invalid: list[tuple[str, str, Path, LoadReport]] = []
     for run_dir in side.runs:
         invalid += _read_run(side, run_dir)
     # an invalid run's latencies are the busy client's, not the server's: compared only where a level has
     # no valid run at all (then every invalid run of it, and said in the notes)
     valid = set(side.levels)
-    for name, prefix, folder in invalid:
+    for name, prefix, folder, _ in invalid:
         if not invalid_fallback or any(level.startswith(prefix) for level in valid):
             side.left_out.append(name)
         else:
             _read_requests(side, prefix, folder)
+    for _, prefix, _, report in invalid:  # the server's counters do not depend on the client's delays
+        _read_reported(side, prefix, report)
     return side
 
 
-def _read_run(side: Side, run_dir: Path) -> list[tuple[str, str, Path]]:
+def _read_run(side: Side, run_dir: Path) -> list[tuple[str, str, Path, LoadReport]]:
     """Read one run into the side; returns its invalid load runs (name, level prefix, folder), unread."""
     invalid = []
     found = read_run(run_dir)
@@ -99,7 +101,7 @@ def _read_run(side: Side, run_dir: Path) -> list[tuple[str, str, Path]]:
         if load.report.valid is False:
             name = f"{run_dir.name}/{load.prefix or '.'}"
             side.invalid.append(f"{name}: {(load.report.invalid_reasons or ['?'])[0]}")
-            invalid.append((name, load.prefix, load.folder))
+            invalid.append((name, load.prefix, load.folder, load.report))
         else:
             _read_requests(side, load.prefix, load.folder)
             _read_reported(side, load.prefix, load.report)
