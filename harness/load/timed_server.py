@@ -64,7 +64,7 @@ class Caches:
         self.images: set[int] = set()
         self.counters = dict.fromkeys(("prefix_cache_queries", "prefix_cache_hits", "mm_cache_queries",
                                        "mm_cache_hits", "prompt_tokens", "spec_decode_num_draft_tokens",
-                                       "spec_decode_num_accepted_tokens"), 0)
+                                       "spec_decode_num_accepted_tokens"), 0.0)
 
     def admit(self, words: list[str], images: list[str], how: Behaviour) -> int:
         """Count one prompt in; returns its tokens not served from the prefix cache."""
@@ -91,7 +91,7 @@ class Caches:
     def generated(self, tokens: int, how: Behaviour) -> None:
         if how.spec_acceptance is not None:
             self.counters["spec_decode_num_draft_tokens"] += 2 * tokens
-            self.counters["spec_decode_num_accepted_tokens"] += round(2 * tokens * how.spec_acceptance)
+            self.counters["spec_decode_num_accepted_tokens"] += 2 * tokens * how.spec_acceptance  # a rate: exact
 
     def exposition(self) -> bytes:
         lines = []
