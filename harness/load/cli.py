@@ -91,6 +91,13 @@ def check_target(args: argparse.Namespace) -> None:
         raise UsageError("vllm-harness load needs a variant NAME or --base-url URL")
 
 
+EXTRAS = (("prefix-cache hit %", "harness_prefix_cache_hit_pct", ".1f"),
+          ("multimodal-cache hit %", "harness_mm_cache_hit_pct", ".1f"),
+          ("draft acceptance %", "harness_spec_acceptance_pct", ".1f"),
+          ("GPU J/output token", "harness_joules_per_output_token", ".3f"),
+          ("trace send lag p99 ms", "harness_arrival_lag_p99_ms", ".1f"))
+
+
 def _maybe(value: float | None, pattern: str) -> str:
     return "-" if value is None else pattern.format(value)
 
@@ -118,6 +125,10 @@ def print_summary(report: Report, console: Console | None = None) -> None:
         if level["failed"]:
             by_type = ", ".join(f"{kind}: {n}" for kind, n in (level.get("harness_errors") or {}).items())
             console.print(f"[red]failed[/] {level['level']}: {level['failed']} request(s) ({by_type})")
+    for level in report.levels:
+        extra = "; ".join(f"{name} {level[key]:{fmt}}" for name, key, fmt in EXTRAS if level.get(key) is not None)
+        if extra:
+            console.print(f"{level['level']}: {extra}")
     for reason in report.invalid_reasons:
         console.print(f"[bold red]INVALID:[/] {reason}")
     for level in report.levels:

@@ -13,6 +13,9 @@ from harness.errors import UsageError
 
 KINDS = ("chat", "vision", "video", "audio", "completions", "conversation")
 THINK = ("fixed", "exponential")
+# the workload fields a variant's [load] table sets under the same names (harness.spec.variant_load)
+WORKLOAD_KEYS = ("turns", "think_time", "think", "prefix_tokens", "prefix_share", "image_pool", "document_images",
+                 "trace", "time_scale", "block_tokens", "lag_bound_ms")
 STREAMS_PER_PROCESS = 128  # what one load-generator process drives before a second one starts
 
 
@@ -87,6 +90,9 @@ class LoadConfig:
                 raise UsageError("--time-scale, --block-tokens and --lag-bound-ms must be positive")
             if self.workers:
                 raise UsageError("--trace runs in one process (its order is the trace's): leave out --workers")
+            from harness.load.trace import read_trace  # one clear line for a bad file, before the agent starts
+
+            read_trace(Path(self.trace), self.time_scale)
             if "conversation" in self.kinds:
                 raise UsageError("--trace replays single requests: use kinds chat, completions or vision")
 

@@ -125,3 +125,16 @@ def test_hit_rate_rule_is_absolute_points() -> None:
     assert _decide(rule, 56.6, 52.0, None, 0.05, tested=False) == (False, False)  # 4.6 points: within 5
     assert _decide(rule, 10.0, 4.0, None, 0.05, tested=False) == (True, False)  # 6 points (60% relative)
     assert _decide(rule, 50.0, 60.0, None, 0.05, tested=False) == (False, True)
+
+
+def test_variant_load_table_has_every_workload_key_with_the_same_defaults() -> None:
+    from harness.load.config import WORKLOAD_KEYS
+    from harness.spec.variant_load import LoadSpec
+    spec, config = LoadSpec(), LoadConfig(base_url="http://x", model="m", requests=1)
+    assert {key: getattr(spec, key) for key in WORKLOAD_KEYS} == {key: getattr(config, key) for key in WORKLOAD_KEYS}
+    with pytest.raises(UsageError, match="leave out --rate"):
+        LoadConfig(base_url="http://x", model="m", trace="t.jsonl", rates=(1.0,)).check()
+    with pytest.raises(UsageError, match="does not exist"):
+        LoadConfig(base_url="http://x", model="m", trace="/nonexistent/t.jsonl").check()
+    example = str(Path(__file__).resolve().parents[2] / "benchmarks" / "traces" / "example.jsonl")
+    assert LoadConfig(base_url="http://x", model="m", trace=example).check().levels() == [("trace", 1, None)]
