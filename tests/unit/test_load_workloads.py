@@ -138,3 +138,12 @@ def test_variant_load_table_has_every_workload_key_with_the_same_defaults() -> N
         LoadConfig(base_url="http://x", model="m", trace="/nonexistent/t.jsonl").check()
     example = str(Path(__file__).resolve().parents[2] / "benchmarks" / "traces" / "example.jsonl")
     assert LoadConfig(base_url="http://x", model="m", trace=example).check().levels() == [("trace", 1, None)]
+
+
+def test_nightly_trend_judges_hit_rates_in_points_and_energy_relatively() -> None:
+    from harness.compare.trend import violates
+    thresholds = Thresholds()
+    assert violates(50.0, 56.0, thresholds.rule("prefix_cache_hit"))  # 6 points down
+    assert not violates(52.0, 56.0, thresholds.rule("prefix_cache_hit"))
+    assert violates(1.2, 1.0, thresholds.rule("joules_per_token")) and not violates(1.05, 1.0,
+                                                                                   thresholds.rule("joules_per_token"))
