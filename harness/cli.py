@@ -85,6 +85,7 @@ def _cmd_up(args: argparse.Namespace) -> int:
 def _cmd_load(args: argparse.Namespace) -> int:
     from harness.load import cli as load_cli
     from harness.load.runner import run_load
+    from harness.report.verdict import EXIT_CODES
     from harness.spec.variant_load import LoadSpec
 
     load_cli.check_target(args)
@@ -106,11 +107,7 @@ def _cmd_load(args: argparse.Namespace) -> int:
         close()
         recorder.finish()
     load_cli.print_summary(report)
-    if report.incident:  # the server under test failed: not the generator's fault
-        return 1
-    if not report.valid:
-        return 3
-    return 1 if report.slo_failures else 0
+    return EXIT_CODES[report.verdict]  # precedence and codes: harness.report.verdict
 
 
 def _cmd_plan(args: argparse.Namespace) -> int:
@@ -181,8 +178,13 @@ def parser() -> argparse.ArgumentParser:
     reap_cmd = sub.add_parser("reap", help="remove containers/networks left by harness runs that are gone")
     reap_cmd.add_argument("--all", action="store_true", help="also those of runs still alive")
     reap_cmd.set_defaults(func=_cmd_reap)
-    load = sub.add_parser("load", help="drive a variant (or --base-url) with locust; write a report (exit 1: SLO "
-                                       "missed, 3: the load generator was saturated)")
+    from harness.report.verdict import EXIT_HELP
+
+    load = sub.add_parser("load", help="drive a variant (or --base-url) with locust; write a report (exit 4: "
+                                       "requests failed, 3: the load generator was saturated, 1: SLO missed)",
+                          description="Drive a variant (or --base-url) with locust and write a report. Any "
+                                      "failed request fails the run unless [load.slo] max_error_rate allows it.",
+                          epilog=EXIT_HELP)
     from harness.load.cli import add_arguments
 
     add_arguments(load)

@@ -1,5 +1,6 @@
 """Load tests (`pytest suites/ --image NAME -m load`): the variant's [load] table drives the server with
-locust; the report lands in the run folder under load-<test>/; [load.slo] failures fail the test with the
+locust; the report lands in the run folder under load-<test>/. Failed requests fail the test, by kind with
+the first errors (unless [load.slo] max_error_rate allows their share), as do [load.slo] misses, with the
 numbers. Deselected unless -m names `load`."""
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from harness.checks.openai_calls import ServerFacts
 from harness.load.config import WORKLOAD_KEYS, LoadConfig
 from harness.load.runner import run_load
 from harness.report.build import Report
+from harness.results.models import LoadVerdict
 from harness.server.endpoint import Endpoint
 from harness.spec.variant_load import LoadSpec
 
@@ -29,14 +31,21 @@ def _config(endpoint: Endpoint, server: ServerFacts, spec: LoadSpec, kinds: tupl
 
 
 def _judge(report: Report, record: object) -> None:
+    """The run's verdict (harness.report.verdict): failed requests fail the test even when the run is
+    invalid; an invalid run without them is skipped (not observed); then the SLOs."""
     record_property = record  # type: ignore[assignment]
     record_property("load_report", str(report.html))  # type: ignore[operator]
     assert report.levels, f"no measured request was recorded; see {report.dir}"
-    if not report.valid:  # the client could not measure the server: not observed, so neither pass nor fail
+    verdict = report.verdict
+    where = f" (report: {report.html})"
+    if verdict in (LoadVerdict.CUT_SHORT, LoadVerdict.REQUESTS_FAILED):
+        cut = [f"run cut short: {report.incident}"] if report.incident else []
+        pytest.fail("requests failed: " + "; ".join(cut + report.request_failures) + where, pytrace=False)
+    if verdict == LoadVerdict.INVALID:  # the client could not measure the server: neither pass nor fail
         pytest.skip("the run is invalid, its latencies are not the server's: " + "; ".join(report.invalid_reasons)
-                    + f" (report: {report.html})")
-    if report.slo_failures:
-        pytest.fail("SLO missed: " + "; ".join(report.slo_failures) + f" (report: {report.html})", pytrace=False)
+                    + where)
+    if verdict == LoadVerdict.SLO_MISSED:
+        pytest.fail("SLO missed: " + "; ".join(report.slo_failures) + where, pytrace=False)
 
 
 def _spec(endpoint: Endpoint) -> LoadSpec:

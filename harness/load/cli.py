@@ -7,12 +7,15 @@ from collections.abc import Callable
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from harness import target_options
 from harness.errors import UsageError
 from harness.load.config import LoadConfig
 from harness.report.build import Report
+from harness.report.verdict import EXIT_CODES
+from harness.results.models import LoadVerdict
 from harness.spec.variant_load import LoadSpec
 from harness.tables import print_whole
 
@@ -102,16 +105,23 @@ def _maybe(value: float | None, pattern: str) -> str:
     return "-" if value is None else pattern.format(value)
 
 
+def _latencies(level: dict) -> list[str]:
+    """TTFT p50/p99, ITL p50/p99, E2EL p99; "-" where no request succeeded (0 would read as a fast server)."""
+    keys = (("median_ttft_ms", "{:.1f}"), ("p99_ttft_ms", "{:.1f}"), ("median_itl_ms", "{:.2f}"),
+            ("p99_itl_ms", "{:.2f}"), ("p99_e2el_ms", "{:.1f}"))
+    return [_maybe(None if not level["completed"] else level[key], pattern) for key, pattern in keys]
+
+
 def print_summary(report: Report, console: Console | None = None) -> None:
     console = console or Console()
     table = Table(title=f"load results ({report.requests} requests) — {report.dir}")
-    for column in ("level", "ok", "failed", "req/s", "out tok/s", "TTFT p50", "TTFT p99", "ITL p50", "ITL p99",
-                   "E2EL p99", "client CPU", "client lag"):
+    for column in ("level", "ok", "failed", "ok req/s", "sent req/s", "ok out tok/s", "TTFT p50", "TTFT p99",
+                   "ITL p50", "ITL p99", "E2EL p99", "client CPU", "client lag"):
         table.add_column(column, justify="right")
     for lv in report.levels:
         table.add_row(str(lv["level"]), str(lv["completed"]), str(lv["failed"]), f"{lv['request_throughput']:.2f}",
-                      f"{lv['output_throughput']:.1f}", f"{lv['median_ttft_ms']:.1f}", f"{lv['p99_ttft_ms']:.1f}",
-                      f"{lv['median_itl_ms']:.2f}", f"{lv['p99_itl_ms']:.2f}", f"{lv['p99_e2el_ms']:.1f}",
+                      _maybe(lv.get("harness_attempted_throughput"), "{:.2f}"),
+                      f"{lv['output_throughput']:.1f}", *_latencies(lv),
                       _maybe(lv.get("harness_client_cpu_pct_max"), "{:.0f}%"),
                       _maybe(lv.get("harness_client_lag_p99_ms_max"), "{:.1f}"))
     print_whole(console, table)
@@ -119,12 +129,22 @@ def print_summary(report: Report, console: Console | None = None) -> None:
     if first and first.get("ttft_ms") is not None:
         console.print(f"first request (cold, not in the table): TTFT {first['ttft_ms']:.1f} ms, "
                       f"E2EL {first['e2el_ms']:.1f} ms")
+    _print_findings(report, console)
+    verdict = report.verdict
+    style = "bold green" if verdict == LoadVerdict.PASSED else "bold red"
+    console.print(f"[{style}]verdict: {verdict}[/] (exit {EXIT_CODES[verdict]})")
+    console.print(f"report: {report.html}")
+
+
+def _print_findings(report: Report, console: Console) -> None:
     if report.incident:
         console.print(f"[bold red]RUN CUT SHORT:[/] {report.incident}")
+    for failure in report.request_failures:
+        console.print(f"[bold red]REQUESTS FAILED:[/] {escape(failure)}")  # the server's words: no markup
     for level in report.levels:
         if level["failed"]:
-            by_type = ", ".join(f"{kind}: {n}" for kind, n in (level.get("harness_errors") or {}).items())
-            console.print(f"[red]failed[/] {level['level']}: {level['failed']} request(s) ({by_type})")
+            by_kind = ", ".join(f"{kind}: {n}" for kind, n in (level.get("harness_failures") or {}).items())
+            console.print(f"[red]failed[/] {level['level']}: {level['failed']} request(s) ({by_kind})")
     for level in report.levels:
         extra = "; ".join(f"{name} {level[key]:{fmt}}" for name, key, fmt in EXTRAS if level.get(key) is not None)
         if extra:
@@ -136,4 +156,3 @@ def print_summary(report: Report, console: Console | None = None) -> None:
             console.print(f"[yellow]protocol[/]: {level['level']}: {count} request(s) {note}", markup=True)
     for failure in report.slo_failures:
         console.print(f"[bold red]SLO:[/] {failure}")
-    console.print(f"report: {report.html}")

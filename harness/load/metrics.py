@@ -7,7 +7,8 @@ computed from our raw records:
     E2EL   last token chunk's arrival - request start
     output tokens: usage.completion_tokens (the chunk count when the server sent no usage)
     request/output/total-token throughput: completed requests, output tokens, input + output tokens,
-           each over the level's duration (first send or schedule → last request end)
+           each over the level's duration (first send or schedule → last request end); successful requests
+           only, as vLLM's. `harness_attempted_throughput`: every request sent, failed ones included
     goodput: requests/s meeting every given SLO (ttft, tpot, e2el in ms; TPOT counts 0 for 1-token answers)
     stats: mean, median, std (population, numpy's default), percentiles by linear interpolation
 
@@ -23,6 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from harness.load import failures
 from harness.load.records import Chunks
 
 PERCENTILES: tuple[float, ...] = (25, 50, 75, 90, 95, 99, 99.9)
@@ -111,7 +113,7 @@ def summary(frame: pd.DataFrame, goodput: dict[str, float] | None = None,
     result: dict[str, Any] = {
         "duration": dur, "completed": len(ok), "failed": int((~ok_mask).sum()),
         "total_input_tokens": total_in, "total_output_tokens": total_out,
-        "request_throughput": per_s(len(ok)),
+        "request_throughput": per_s(len(ok)), "harness_attempted_throughput": per_s(len(frame)),
         "request_goodput": per_s(good_requests(ttft, tpot_all, e2el, goodput)) if goodput else None,
         "output_throughput": per_s(total_out), "total_token_throughput": per_s(total_in + total_out),
         "max_output_tokens_per_s": peak_tokens, "max_concurrent_requests": peak_concurrency,
@@ -124,7 +126,8 @@ def summary(frame: pd.DataFrame, goodput: dict[str, float] | None = None,
     if len(queue):
         result |= stats(queue, "client_queue_time", percentiles)
     errors = frame.loc[~ok_mask, "error_type"].fillna("").replace("", "unknown").value_counts()
-    result["harness_errors"] = {str(k): int(v) for k, v in errors.items()}
+    result["harness_errors"] = {str(k): int(v) for k, v in errors.items()}  # as the client recorded them
+    result["harness_failures"], result["harness_first_errors"] = failures.by_kind(frame[~ok_mask])
     result["harness_error_rate"] = float((~ok_mask).mean()) if len(frame) else 0.0
     # successful requests that still broke the protocol (e.g. no `data: [DONE]`): counted, not failed
     notes = frame.loc[ok_mask & (frame["error"].fillna("") != ""), "error"].value_counts()

@@ -11,6 +11,11 @@ so a variant can run it in a container: the bump gate's proof builds one whose b
 `--echo` makes each answer a digest of the request (different inputs, different answers); without it
 every input gets the same answer, like a server that never sees its input.
 
+`--fault KIND` makes it a broken server for the harness's own tests: every `--fault-every N`-th streaming
+completion request (counted per process, from the first; default every one) gets the fault instead of its answer.
+`http-500`: a 500 with an OpenAI-style error body; `cut-stream`: half the tokens, then the connection is
+closed mid-stream (no terminating chunk, no `[DONE]`); `drop`: the connection is closed without a response.
+
     running(ttft_ms=50) as url:   the server as a subprocess on a free port, stopped on exit
 
 Caches of known behaviour, for the harness's cache and multi-turn proofs: a prompt is its words (chat:
@@ -41,6 +46,7 @@ from harness.server.child_server import child_server
 
 MODEL = "timed"
 BLOCK = 16  # words per prefix-cache block
+FAULTS = ("http-500", "cut-stream", "drop")
 
 
 @dataclass(frozen=True)
@@ -51,9 +57,19 @@ class Behaviour:
     version: str = "timed"
     echo: bool = False
     max_model_len: int | None = None  # reported in /v1/models as vLLM does
+    fault: str | None = None  # one of FAULTS
+    fault_every: int = 1
     prefix_caching: bool = True
     prefill: float = 0.0  # seconds of TTFT per prompt token not served from the prefix cache
     spec_acceptance: float | None = None  # share of drafted tokens accepted; None: no speculative decoding
+
+    def faulty(self, count: int) -> str | None:
+        """The fault the `count`-th streaming request (1-based) gets, if any."""
+        return self.fault if self.fault and count % self.fault_every == 0 else None
+
+
+class _Cut(Exception):
+    """The connection is to be closed now (an injected fault)."""
 
 
 class Caches:
@@ -125,6 +141,9 @@ def _chunk(payload: dict[str, object] | str) -> bytes:
     return f"{len(data):x}\r\n".encode() + data + b"\r\n"
 
 
+_streamed = [0]  # completion requests this process has received (the faults count them)
+
+
 async def _handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, how: Behaviour) -> None:
     sock = writer.get_extra_info("socket")
     if sock is not None:
@@ -153,15 +172,32 @@ async def _handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, ho
                 await writer.drain()
                 continue
             request = json.loads(raw or b"{}")
-            await _stream(writer, request, path, received, how)
-    except (asyncio.IncompleteReadError, ConnectionError):
+            fault = None
+            if path.endswith("completions"):  # the load's requests; not e.g. a /tokenize probe
+                _streamed[0] += 1
+                fault = how.faulty(_streamed[0])
+            if fault == "drop":
+                raise _Cut
+            if fault == "http-500":
+                await _error_500(writer)
+                continue
+            await _stream(writer, request, path, received, how, cut=fault == "cut-stream")
+    except (asyncio.IncompleteReadError, ConnectionError, _Cut):
         pass
     finally:
         writer.close()
 
 
+async def _error_500(writer: asyncio.StreamWriter) -> None:
+    body = json.dumps({"error": {"message": "injected fault: internal server error", "type": "InternalServerError",
+                                 "code": 500}}).encode()
+    writer.write(b"HTTP/1.1 500 Internal Server Error\r\ncontent-type: application/json\r\ncontent-length: "
+                 + str(len(body)).encode() + b"\r\n\r\n" + body)
+    await writer.drain()
+
+
 async def _stream(writer: asyncio.StreamWriter, request: dict[str, object], path: str, received: float,
-                  how: Behaviour) -> None:
+                  how: Behaviour, cut: bool = False) -> None:
     chat = path.endswith("/chat/completions")
     words, images = prompt_of(request, chat)
     ttft, itl = how.ttft + how.prefill * CACHES.admit(words, images, how), how.itl
@@ -176,6 +212,8 @@ async def _stream(writer: asyncio.StreamWriter, request: dict[str, object], path
     loop = asyncio.get_running_loop()
     offset = loop.time() - time.perf_counter()  # asyncio's clock is monotonic too: convert targets once
     for k in range(tokens):
+        if cut and k >= max(tokens // 2, 1):
+            raise _Cut  # the rest never comes: the connection closes mid-stream
         target = received + ttft + k * itl
         delay = target + offset - loop.time()
         if delay > 0:
@@ -193,9 +231,10 @@ async def serve(port: int, ttft_ms: float, itl_ms: float, ready: asyncio.Event |
                 host: str = "127.0.0.1", model: str = MODEL, version: str = "timed", echo: bool = False,
                 max_model_len: int | None = None, reuse_port: bool = False, quiet: bool = False,
                 prefix_caching: bool = True, prefill_ms_per_token: float = 0.0,
-                spec_acceptance: float | None = None) -> None:
-    how = Behaviour(ttft_ms / 1e3, itl_ms / 1e3, model, version, echo, max_model_len, prefix_caching,
-                    prefill_ms_per_token / 1e3, spec_acceptance)
+                spec_acceptance: float | None = None, fault: str | None = None, fault_every: int = 1) -> None:
+    how = Behaviour(ttft_ms / 1e3, itl_ms / 1e3, model, version, echo, max_model_len, fault=fault,
+                    fault_every=fault_every, prefix_caching=prefix_caching, prefill=prefill_ms_per_token / 1e3,
+                    spec_acceptance=spec_acceptance)
     server = await asyncio.start_server(lambda r, w: _handle(r, w, how), host, port, backlog=4096,
                                         reuse_port=reuse_port)
     if ready is not None:
@@ -271,13 +310,20 @@ def main() -> None:
     p.add_argument("--echo", action="store_true", help="answers depend on the request")
     p.add_argument("--max-model-len", type=int, default=None, help="what /v1/models reports, as vLLM does")
     p.add_argument("--processes", type=int, default=1, help="serve from this many processes on one port")
+    p.add_argument("--fault", choices=FAULTS, default=None, help="a broken server: what the faulty requests get")
+    p.add_argument("--fault-every", type=int, default=1, metavar="N",
+                   help="every N-th completion request is faulty (default 1: each)")
     p.add_argument("--no-enable-prefix-caching", action="store_true", help="as vLLM: no prefix cache")
     p.add_argument("--prefill-ms-per-token", type=float, default=0.0, help="TTFT per token not cached")
     p.add_argument("--spec-acceptance", type=float, default=None, help="report speculative decoding at this rate")
     args, _ = p.parse_known_args()  # vllm serve's other options mean nothing here
-    kw = {"model": args.served_model_name or MODEL, "version": args.version_name, "echo": args.echo,
-          "max_model_len": args.max_model_len, "prefix_caching": not args.no_enable_prefix_caching,
-          "prefill_ms_per_token": args.prefill_ms_per_token, "spec_acceptance": args.spec_acceptance}
+    if args.fault_every < 1:
+        p.error("--fault-every must be >= 1")
+    kw: dict[str, object] = {"model": args.served_model_name or MODEL, "version": args.version_name,
+                             "echo": args.echo, "max_model_len": args.max_model_len, "fault": args.fault,
+                             "fault_every": args.fault_every, "prefix_caching": not args.no_enable_prefix_caching,
+                             "prefill_ms_per_token": args.prefill_ms_per_token,
+                             "spec_acceptance": args.spec_acceptance}
     if args.processes > 1:
         serve_processes(args.processes, args.port, args.host, ttft_ms=args.ttft_ms, itl_ms=args.itl_ms, **kw)
         return

@@ -15,7 +15,9 @@ import pandas as pd
 from harness.load import metrics
 from harness.load.cache_counters import read_levels
 from harness.load.records import FILE, Chunks, read
+from harness.report import verdict
 from harness.report.level_extras import extras, lag_reasons
+from harness.results.models import LoadVerdict
 from harness.spec.variant_load import SloSpec
 from harness.telemetry.energy import NOTE as ENERGY_NOTE
 
@@ -41,6 +43,12 @@ class Report:
     slo_failures: list[str] = field(default_factory=list)
     requests: int = 0
     incident: str | None = None  # what ended the run early, e.g. the serving container died
+    request_failures: list[str] = field(default_factory=list)  # levels with more failed requests than allowed
+
+    @property
+    def verdict(self) -> LoadVerdict:
+        return verdict.decide(incident=self.incident, request_failures=self.request_failures, valid=self.valid,
+                              slo_failures=self.slo_failures)
 
     @property
     def html(self) -> Path:
@@ -91,6 +99,7 @@ def client_check(client: pd.DataFrame | None, window: tuple[float, float] | None
 
 
 def slo_failures(levels: list[dict[str, Any]], slo: SloSpec | None, telemetry: dict[str, Any] | None) -> list[str]:
+    """Latency and memory limits missed (failed requests are judged apart: harness.report.verdict)."""
     if slo is None:
         return []
     failures = []
@@ -100,9 +109,6 @@ def slo_failures(levels: list[dict[str, Any]], slo: SloSpec | None, telemetry: d
         for key, limit, name in checks:
             if limit is not None and level[key] > limit:
                 failures.append(f"{level['level']}: {name} {level[key]:.1f} ms > {limit:g} ms")
-        if slo.max_error_rate is not None and level["harness_error_rate"] > slo.max_error_rate:
-            failures.append(f"{level['level']}: error rate {level['harness_error_rate']:.2%} > "
-                            f"{slo.max_error_rate:.2%} ({level['harness_errors']})")
     peak = (telemetry or {}).get("peak_gpu_memory_bytes")
     if slo.max_gpu_memory_gib is not None and peak is not None and peak > slo.max_gpu_memory_gib * 2**30:
         failures.append(f"peak GPU memory {peak / 2**30:.2f} GiB > budget {slo.max_gpu_memory_gib:g} GiB")
@@ -172,11 +178,15 @@ def build_report(run_dir: Path, metadata: dict[str, Any] | None = None, slo: Slo
     valid, reasons = valid and not lagged, reasons + lagged
     telemetry_summary = metadata.get("telemetry")
     failures = slo_failures(levels, slo, telemetry_summary)
+    max_error_rate = slo.max_error_rate if slo else None
     report = Report(dir=run_dir, levels=levels, first_request=metrics.first_request(frame), valid=valid,
                     invalid_reasons=reasons, slo_failures=failures, requests=len(frame),
-                    incident=metadata.get("incident"))
-    results = {"metadata": metadata, "valid": valid, "invalid_reasons": reasons, "client_check": client_detail,
-               "first_request": report.first_request, "warmup_requests": int((frame["phase"] == "warmup").sum()),
+                    incident=metadata.get("incident"),
+                    request_failures=verdict.request_failures(levels, max_error_rate, valid))
+    results = {"verdict": report.verdict, "metadata": metadata, "valid": valid, "invalid_reasons": reasons,
+               "request_failures": report.request_failures, "max_error_rate": max_error_rate or 0.0,
+               "client_check": client_detail, "first_request": report.first_request,
+               "warmup_requests": int((frame["phase"] == "warmup").sum()),
                "slo": slo.__dict__ if slo else None, "slo_failures": failures, "levels": levels}
     if any(level.get("harness_energy_j") is not None for level in levels):
         results["energy_note"] = ENERGY_NOTE

@@ -10,13 +10,17 @@ from pathlib import Path
 from typing import Any
 
 from harness.pages import png_base64, render
+from harness.report.verdict import level_failures
+from harness.results.models import LoadVerdict
 
-ROWS = [("completed", "completed", "{:d}"), ("failed", "failed", "{:d}"), ("req/s", "request_throughput", "{:.2f}"),
-        ("output tok/s", "output_throughput", "{:.1f}"), ("TTFT p50", "median_ttft_ms", "{:.1f}"),
+ROWS = [("completed", "completed", "{:d}"), ("failed", "failed", "{:d}"),
+        # vLLM's throughputs count successful requests only; what was sent is beside them, never mixed in
+        ("successful req/s", "request_throughput", "{:.2f}"),
+        ("attempted req/s", "harness_attempted_throughput", "{:.2f}"),
+        ("successful output tok/s", "output_throughput", "{:.1f}"), ("TTFT p50", "median_ttft_ms", "{:.1f}"),
         ("TTFT p99", "p99_ttft_ms", "{:.1f}"), ("ITL p50", "median_itl_ms", "{:.2f}"),
         ("ITL p99", "p99_itl_ms", "{:.2f}"), ("TPOT p50", "median_tpot_ms", "{:.2f}"),
         ("E2EL p50", "median_e2el_ms", "{:.1f}"), ("E2EL p99", "p99_e2el_ms", "{:.1f}"),
-        # the load generator's own use, so a reader sees at a glance whether the client was the limit
         ("prefix-cache hit %", "harness_prefix_cache_hit_pct", "{:.1f}"),
         ("multimodal-cache hit %", "harness_mm_cache_hit_pct", "{:.1f}"),
         ("draft acceptance %", "harness_spec_acceptance_pct", "{:.1f}"),
@@ -24,6 +28,7 @@ ROWS = [("completed", "completed", "{:d}"), ("failed", "failed", "{:d}"), ("req/
         ("GPU J / request", "harness_joules_per_request", "{:.2f}"),
         ("GPU mean power W", "harness_mean_power_w", "{:.0f}"),
         ("trace send lag p99 (ms)", "harness_arrival_lag_p99_ms", "{:.1f}"),
+        # the load generator's own use, so a reader sees at a glance whether the client was the limit
         ("client CPU max %", "harness_client_cpu_pct_max", "{:.0f}"),
         ("client loop lag p99 max", "harness_client_lag_p99_ms_max", "{:.1f}")]
 
@@ -35,6 +40,12 @@ def _fmt(value: Any, pattern: str) -> str:
         return pattern.format(value)
     except (ValueError, TypeError):
         return str(value)
+
+
+def _cell(level: dict[str, Any], key: str, pattern: str) -> str:
+    if key.endswith("_ms") and level.get("completed") == 0:
+        return "-"  # no request succeeded: a latency of 0 would read as a fast server
+    return _fmt(level.get(key), pattern)
 
 
 @dataclass(frozen=True)
@@ -60,8 +71,10 @@ def write_html(path: Path, results: dict[str, Any], images: dict[str, Path], has
     first = results.get("first_request") or {}
     page = render(
         "load_report.html", meta=meta, results=results, notes=notes, has_telemetry=has_telemetry,
+        verdict=str(results.get("verdict") or ""), passed=results.get("verdict") == LoadVerdict.PASSED,
+        failed_rows=_failed_rows(results),
         levels=[str(lv["level"]) for lv in levels],
-        table=[(f"{name} (ms)" if key.endswith("_ms") else name, [_fmt(lv.get(key), fmt) for lv in levels])
+        table=[(f"{name} (ms)" if key.endswith("_ms") else name, [_cell(lv, key, fmt) for lv in levels])
                for name, key, fmt in ROWS],
         turns=_turn_table(levels),
         first_ttft=_fmt(first.get("ttft_ms"), "{:.1f}"), first_e2el=_fmt(first.get("e2el_ms"), "{:.1f}"),
@@ -76,6 +89,17 @@ def _turn_table(levels: list[dict[str, Any]]) -> list[tuple[str, list[str]]]:
     found = [lv.get("harness_ttft_by_turn_ms") or {} for lv in levels]
     turns = sorted({int(t) for by_turn in found for t in by_turn})
     return [(f"turn {t + 1}", [_fmt(by_turn.get(str(t)), "{:.1f}") for by_turn in found]) for t in turns]
+
+
+def _failed_rows(results: dict[str, Any]) -> list[tuple[str, str, int, int, str, bool]]:
+    """(level, kind, count, attempted, first error, judged) for every failed request kind of every level."""
+    rows = []
+    for level in results["levels"]:
+        judged = level_failures(level, results.get("max_error_rate") or 0.0, bool(results.get("valid", True)))
+        for kind, count in (judged.judged | judged.excused).items():
+            rows.append((judged.level, kind, count, judged.attempted, judged.first.get(kind, ""),
+                         kind in judged.judged))
+    return rows
 
 
 def _gpu_section(telemetry: dict[str, Any], budget_gib: float | None) -> GpuSection:

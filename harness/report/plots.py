@@ -137,7 +137,7 @@ def timeline(path: Path, measured: pd.DataFrame, telemetry: pd.DataFrame | None,
 
 def errors(path: Path, levels: list[dict[str, Any]]) -> None:
     fig, ax = plt.subplots(figsize=(8, 3.5))
-    kinds = sorted({k for lv in levels for k in lv["harness_errors"]})
+    kinds = sorted({k for lv in levels for k in lv["harness_failures"]})
     if not kinds:
         ax.text(0.5, 0.5, "no errors", ha="center", va="center", transform=ax.transAxes, fontsize=14, color="green")
         ax.set_axis_off()
@@ -145,12 +145,12 @@ def errors(path: Path, levels: list[dict[str, Any]]) -> None:
         bottom = np.zeros(len(levels))
         labels = [lv["level"] for lv in levels]
         for kind in kinds:
-            counts = np.array([lv["harness_errors"].get(kind, 0) for lv in levels])
+            counts = np.array([lv["harness_failures"].get(kind, 0) for lv in levels])
             ax.bar(labels, counts, bottom=bottom, label=kind)
             bottom += counts
         ax.set_ylabel("failed requests")
         ax.legend(fontsize=8)
-    ax.set_title("errors by type")
+    ax.set_title("failed requests by kind")
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)

@@ -34,6 +34,16 @@ class Verdict(StrEnum):
         return self in (Verdict.FAILED, Verdict.ERROR)
 
 
+class LoadVerdict(StrEnum):
+    """A load run's verdict (harness.report.verdict decides it; its exit code is there too)."""
+
+    PASSED = "passed"
+    CUT_SHORT = "cut short"  # the server died or stopped answering mid-run
+    REQUESTS_FAILED = "requests failed"  # more failed than [load.slo] max_error_rate allows (default: none)
+    INVALID = "invalid"  # the client could not measure the server (saturated); no request failed
+    SLO_MISSED = "SLO missed"
+
+
 class _Record(BaseModel):
     model_config = ConfigDict(extra="ignore", validate_assignment=True)
 
@@ -142,8 +152,9 @@ class LevelMetrics(_Record):
     p99_itl_ms: float | None = None
     median_e2el_ms: float | None = None
     p99_e2el_ms: float | None = None
-    request_throughput: float | None = None
-    output_throughput: float | None = None
+    request_throughput: float | None = None  # successful requests/s (vLLM's)
+    output_throughput: float | None = None  # successful requests' output tokens/s
+    harness_attempted_throughput: float | None = None  # every request sent, failed ones too (absent before)
     harness_error_rate: float | None = None
     completed: int | None = None
     failed: int | None = None
@@ -159,6 +170,8 @@ class LoadLevel(LevelMetrics):
     """One level of results.json (the report holds many more keys; these are what history and compare read)."""
 
     level: str
+    harness_failures: dict[str, int] = {}  # failed requests by kind (harness.load.failures)
+    harness_first_errors: dict[str, str] = {}  # each kind's first error message
 
 
 class LoadTelemetry(_Record):
@@ -174,8 +187,10 @@ class LoadMetadata(_Record):
 class LoadReport(_Record):
     """results.json of a load run, as far as the readers of runs need it."""
 
+    verdict: LoadVerdict | None = None  # absent from reports written before verdicts were recorded
     valid: bool | None = None
     invalid_reasons: list[str] = []
+    request_failures: list[str] = []
     metadata: LoadMetadata = LoadMetadata()
     levels: list[LoadLevel] = []
 

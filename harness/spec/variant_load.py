@@ -20,13 +20,14 @@ PositiveFloat = Annotated[Float, Field(gt=0, description="a positive number")]
 @spec()
 class SloSpec:
     """[load.slo]: what a load run must meet (milliseconds; error rate as a fraction), checked per level.
-    `goodput_*` are `vllm bench serve --goodput` limits; `max_gpu_memory_gib` is the memory budget."""
+    `max_error_rate`: the share of a level's requests allowed to fail (0: none may; harness.report.verdict
+    judges it). `goodput_*` are `vllm bench serve --goodput` limits; `max_gpu_memory_gib` is the memory budget."""
 
     p99_ttft_ms: Limit = None
     p99_tpot_ms: Limit = None
     p99_itl_ms: Limit = None
     p99_e2el_ms: Limit = None
-    max_error_rate: Limit = None
+    max_error_rate: Annotated[Float, Field(ge=0, le=1, description="a fraction from 0 to 1")] = 0.0
     goodput_ttft_ms: Limit = None
     goodput_tpot_ms: Limit = None
     goodput_e2el_ms: Limit = None

@@ -56,6 +56,8 @@ def test_summary_matches_hand_computed_values(frame: pd.DataFrame) -> None:
     assert s["request_goodput"] == pytest.approx(2 / 1.7)  # TTFT 100 and 200 meet 250 ms
     assert s["max_concurrent_requests"] == 1  # [0,0.15) [0.5,0.76) [1.0,1.3): never overlapping
     assert s["harness_errors"] == {"http_500": 1}
+    assert s["harness_failures"] == {"http 500": 1}  # by kind (harness.load.failures)
+    assert s["harness_attempted_throughput"] == pytest.approx(4 / 1.7)  # the failed request was sent too
     assert s["harness_error_rate"] == pytest.approx(0.25)
 
 

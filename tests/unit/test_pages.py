@@ -30,9 +30,28 @@ def test_load_report_escapes_and_keeps_its_sections(tmp_path: Path) -> None:
     text = (tmp_path / "index.html").read_text()
     assert HOSTILE not in text and "&lt;script&gt;" in text
     for shown in ("INVALID RUN", "RUN CUT SHORT", "SLO failures: p99 TTFT 900 ms &gt; 500 ms", "no [DONE]: 2",
-                  "<th>req/s</th><td>1.23</td>", "TTFT 12.3 ms", "GPU telemetry: none (not sampled)"):
+                  "<th>successful req/s</th><td>1.23</td>", "TTFT 12.3 ms", "GPU telemetry: none (not sampled)"):
         assert shown in text, shown
     assert text.count("<style>") == 1
+
+
+def test_load_report_leads_with_failed_requests(tmp_path: Path) -> None:
+    failure = f"c=4: 22 of 24 requests failed (91.7% > allowed 0.0%): http 500: 22 (first: '{HOSTILE}')"
+    results = {
+        "verdict": "requests failed", "metadata": {"model": "m"}, "valid": True, "invalid_reasons": [],
+        "request_failures": [failure], "max_error_rate": 0.0, "slo_failures": [], "warmup_requests": 0,
+        "levels": [{"level": "c=4", "completed": 2, "failed": 22, "request_throughput": 0.5,
+                    "harness_attempted_throughput": 6.0, "harness_failures": {"http 500": 22},
+                    "harness_first_errors": {"http 500": HOSTILE}}],
+    }
+    write_html(tmp_path / "index.html", results, {}, has_telemetry=False)
+    text = (tmp_path / "index.html").read_text()
+    assert HOSTILE not in text
+    order = [text.index(shown) for shown in ('<h2 class="bad" id="verdict">Verdict: requests failed</h2>',
+                                             "REQUESTS FAILED: c=4: 22 of 24", '<td class="bad">http 500</td>',
+                                             "client self-check: valid", "<th>completed</th>")]
+    assert order == sorted(order), order
+    assert "<th>successful req/s</th><td>0.50</td>" in text and "<th>attempted req/s</th><td>6.00</td>" in text
 
 
 def test_compare_and_trend_pages_share_the_base() -> None:
