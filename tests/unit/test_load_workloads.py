@@ -147,3 +147,21 @@ def test_nightly_trend_judges_hit_rates_in_points_and_energy_relatively() -> Non
     assert not violates(52.0, 56.0, thresholds.rule("prefix_cache_hit"))
     assert violates(1.2, 1.0, thresholds.rule("joules_per_token")) and not violates(1.05, 1.0,
                                                                                    thresholds.rule("joules_per_token"))
+
+
+def test_image_pool_repeats_pictures_and_document_pages_are_page_scans() -> None:
+    import io
+
+    from PIL import Image
+
+    from harness.load.prompts import ImageMaker
+    rng = np.random.default_rng(0)
+    pooled = ImageMaker(pool=3)
+    drawn = {pooled.image(rng) for _ in range(30)}
+    assert len(drawn) == 3  # 30 draws from a pool of 3: exactly its 3 pictures
+    fresh = ImageMaker()
+    assert len({fresh.image(rng) for _ in range(5)}) == 5
+    page = Image.open(io.BytesIO(ImageMaker(pool=1, document=True).image(rng)))
+    assert page.size == (1700, 2200)
+    dark = (np.asarray(page.convert("L")) < 128).mean()
+    assert 0.01 < dark < 0.3  # text-dense, not blank, not solid
