@@ -17,6 +17,7 @@ NOTE = ("whole-board energy of every GPU over each level's first send to last an
         "(nothing subtracted: the idle share of a busy window cannot be measured); from the boards' energy "
         "counters where they have them (checked against the integrated power), else integrated power samples")
 POWER = "power_w"
+AGREEMENT = 0.15  # counter vs integral: beyond this share apart, the level says so
 COUNTER = "energy_j"
 
 
@@ -96,7 +97,12 @@ def level_energy(telemetry: pd.DataFrame | None, start: float, end: float, outpu
     if found is None:
         return {"harness_energy_j": None, "harness_joules_per_output_token": None,
                 "harness_joules_per_request": None}
-    return {"harness_energy_j": found.joules, "harness_energy_source": found.source,
+    out: dict[str, float | str | None] = {}
+    if found.agreement is not None and abs(found.agreement - 1) > AGREEMENT:
+        out["harness_energy_note"] = (f"the boards' energy counters and their integrated power differ by "
+                                      f"{found.agreement - 1:+.0%} over this level (a sampling gap, or a counter "
+                                      "of another scope); the counters are reported")
+    return out | {"harness_energy_j": found.joules, "harness_energy_source": found.source,
             "harness_energy_counter_vs_power": found.agreement,
             "harness_mean_power_w": found.joules / (end - start),
             "harness_joules_per_output_token": found.joules / output_tokens if output_tokens else None,

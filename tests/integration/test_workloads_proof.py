@@ -131,3 +131,14 @@ def test_a_trace_the_replay_cannot_keep_makes_the_run_invalid(tmp_path: Path) ->
     results = found["results"]
     assert results["levels"][0]["harness_arrival_lag_p99_ms"] > 300  # the 8th waits for 7 before it
     assert not results["valid"] and "trace replay lagged" in results["invalid_reasons"][-1]
+
+
+def test_think_time_separates_the_turns_of_a_session(tmp_path: Path) -> None:
+    """One session, a fixed 0.3 s think time: each turn starts 0.3 s after the previous answer ended."""
+    with running(2, 1) as url:
+        _run(url, tmp_path, kinds=("conversation",), concurrency=(1,), requests=3, turns=3, think_time=0.3,
+             input_len=8, output_len=2, warmup=0)
+    frame = read(tmp_path / "requests.csv").sort_values("turn")
+    gaps = frame["start"].to_numpy()[1:] - frame["end"].to_numpy()[:-1]
+    assert frame["turn"].tolist() == [0, 1, 2] and frame["session"].nunique() == 1
+    assert np.allclose(gaps, 0.3, atol=ARRIVAL_TOLERANCE_S), gaps

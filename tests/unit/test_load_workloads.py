@@ -62,6 +62,10 @@ def test_energy_prefers_the_counter_and_checks_it_against_power() -> None:
     keys = level_energy(frame, 1.0, 5.0, output_tokens=124, requests=4)
     assert keys["harness_joules_per_output_token"] == pytest.approx(10.0)
     assert keys["harness_joules_per_request"] == pytest.approx(310.0)
+    assert "harness_energy_note" not in keys  # 3 % apart: within the 15 % the check allows
+    far = frame.assign(value=np.where(frame["metric"] == "energy_j", frame["value"] + frame["t"] * 200,
+                                      frame["value"]))
+    assert "differ by +137%" in str(level_energy(far, 1.0, 5.0, 124, 4)["harness_energy_note"])
     power_only = frame[frame["metric"] == "power_w"]
     assert window_energy(power_only, 1.0, 5.0).source == "power"  # type: ignore[union-attr]
     assert level_energy(None, 1.0, 5.0, 10, 1)["harness_joules_per_output_token"] is None
