@@ -91,7 +91,8 @@ def warmup(config: LoadConfig, sink: Callable[[str], None]) -> None:
 def _environment(config: LoadConfig) -> Environment:
     State.config = config
     State.trace = read_trace(Path(config.trace), config.time_scale) if config.trace is not None else None
-    State.images = (ImageMaker(pool=config.image_pool, document=config.document_images, seed=config.seed)
+    State.images = (ImageMaker(pool=config.image_pool, document=config.document_images, seed=config.seed,
+                               repeat=config.image_repeat)
                     if {"vision", "video"} & set(config.kinds) or config.trace is not None else None)
     return Environment(user_classes=[USER_CLASSES[k] for k in config.kinds])
 

@@ -48,6 +48,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--prefix-tokens", type=int, help="a shared prefix of this many tokens on every request")
     p.add_argument("--prefix-share", type=int, help="requests reusing each shared prefix (1: all distinct)")
     p.add_argument("--image-pool", type=int, help="vision: draw images from a pool of K (0: always fresh)")
+    p.add_argument("--image-repeat", type=float, help="vision: share of requests drawing from the pool (1)")
     p.add_argument("--document-images", action="store_true", help="vision: page scans (1700x2200, text)")
     p.add_argument("--trace", help="replay a JSONL trace (timestamp ms, input_length, output_length, hash_ids)")
     p.add_argument("--time-scale", type=float, help="trace: multiply its times by this (0.5: twice as fast)")
@@ -79,6 +80,7 @@ def config_from(args: argparse.Namespace, base_url: str, model: str, spec: LoadS
         turns=_pick(args.turns, spec.turns), think_time=_pick(args.think_time, spec.think_time),
         think=args.think or spec.think, prefix_tokens=_pick(args.prefix_tokens, spec.prefix_tokens),
         prefix_share=_pick(args.prefix_share, spec.prefix_share), image_pool=_pick(args.image_pool, spec.image_pool),
+        image_repeat=_pick(args.image_repeat, spec.image_repeat),
         document_images=args.document_images or spec.document_images, trace=args.trace or spec.trace,
         time_scale=_pick(args.time_scale, spec.time_scale), block_tokens=_pick(args.block_tokens, spec.block_tokens),
         lag_bound_ms=_pick(args.lag_bound_ms, spec.lag_bound_ms),

@@ -14,7 +14,8 @@ from harness.errors import UsageError
 KINDS = ("chat", "vision", "video", "audio", "completions", "conversation")
 THINK = ("fixed", "exponential")
 # the workload fields a variant's [load] table sets under the same names (harness.spec.variant_load)
-WORKLOAD_KEYS = ("turns", "think_time", "think", "prefix_tokens", "prefix_share", "image_pool", "document_images",
+WORKLOAD_KEYS = ("turns", "think_time", "think", "prefix_tokens", "prefix_share", "image_pool", "image_repeat",
+                 "document_images",
                  "trace", "time_scale", "block_tokens", "lag_bound_ms")
 STREAMS_PER_PROCESS = 128  # what one load-generator process drives before a second one starts
 
@@ -52,6 +53,7 @@ class LoadConfig:
     prefix_share: int = 1
     # vision: draw each image from a pool of `image_pool` (0: a fresh image every request)
     image_pool: int = 0
+    image_repeat: float = 1.0  # with a pool: the share of requests drawing from it (the rest: fresh images)
     document_images: bool = False  # page-scan shaped images (~1700x2200, text-dense) instead of 224x224
     # trace replay (harness.load.trace): one level replaying the file's arrivals, lengths and hash_ids
     trace: str | None = None
@@ -81,8 +83,9 @@ class LoadConfig:
     def _check_workload(self) -> None:
         if self.turns < 1 or self.think_time < 0 or self.think not in THINK:
             raise UsageError(f"--turns must be >= 1, --think-time >= 0 and --think one of {', '.join(THINK)}")
-        if self.prefix_tokens < 0 or self.prefix_share < 1 or self.image_pool < 0:
-            raise UsageError("--prefix-tokens and --image-pool must be >= 0 and --prefix-share >= 1")
+        if self.prefix_tokens < 0 or self.prefix_share < 1 or self.image_pool < 0 or not 0 <= self.image_repeat <= 1:
+            raise UsageError("--prefix-tokens and --image-pool must be >= 0, --prefix-share >= 1 and "
+                             "--image-repeat between 0 and 1")
         if self.trace is not None:
             if self.rates:
                 raise UsageError("--trace replays the trace's own arrival times: leave out --rate")

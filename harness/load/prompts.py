@@ -85,15 +85,16 @@ class ImageMaker:
     text-dense page scan (1700x2200) instead of 224x224 shapes."""
 
     def __init__(self, size: tuple[int, int] = (224, 224), pool: int = 0, document: bool = False,
-                 seed: int = 0) -> None:
+                 seed: int = 0, repeat: float = 1.0) -> None:
         base = document_page(np.random.default_rng([seed, 0xD0C])) if document else shapes(size)
         self.base = np.asarray(base, dtype=np.uint8).copy()
-        self.pool, self.seed = pool, seed
+        self.pool, self.seed, self.repeat = pool, seed, repeat
         self._made: dict[int, bytes] = {}
 
     def image(self, rng: np.random.Generator) -> bytes:
-        """A fresh picture, or (with a pool) one of the pool's, drawn uniformly."""
-        if not self.pool:
+        """A fresh picture, or (with a pool, for a `repeat` share of requests) one of the pool's, drawn
+        uniformly."""
+        if not self.pool or (self.repeat < 1 and rng.random() >= self.repeat):
             return self.png(rng)
         index = int(rng.integers(0, self.pool))
         if index not in self._made:

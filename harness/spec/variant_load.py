@@ -54,6 +54,7 @@ class LoadSpec:
     prefix_tokens: NonNegative = 0  # a shared prefix on every request (0: none)
     prefix_share: Positive = 1  # requests reusing each shared prefix
     image_pool: NonNegative = 0  # vision: images drawn from a pool of K (0: always fresh)
+    image_repeat: Annotated[Float, Field(ge=0, le=1, description="a share between 0 and 1")] = 1.0
     document_images: Bool = False  # vision: page-scan shaped images
     trace: str | None = None  # a JSONL trace to replay (relative to where the harness runs)
     time_scale: PositiveFloat = 1.0

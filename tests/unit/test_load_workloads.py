@@ -163,6 +163,10 @@ def test_image_pool_repeats_pictures_and_document_pages_are_page_scans() -> None
     pooled = ImageMaker(pool=3)
     drawn = {pooled.image(rng) for _ in range(30)}
     assert len(drawn) == 3  # 30 draws from a pool of 3: exactly its 3 pictures
+    half = ImageMaker(pool=1, repeat=0.5)
+    the_one = ImageMaker(pool=1).image(rng)  # the pool's only picture (the same seed, the same bytes)
+    repeated = sum(half.image(rng) == the_one for _ in range(200))
+    assert 70 < repeated < 130  # Binomial(200, 0.5): outside this range with probability < 1e-4
     fresh = ImageMaker()
     assert len({fresh.image(rng) for _ in range(5)}) == 5
     page = Image.open(io.BytesIO(ImageMaker(pool=1, document=True).image(rng)))
