@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from harness.checks.openai_calls import ServerFacts
-from harness.load.config import LoadConfig
+from harness.load.config import WORKLOAD_KEYS, LoadConfig
 from harness.load.runner import run_load
 from harness.report.build import Report
 from harness.results.models import LoadVerdict
@@ -25,6 +25,7 @@ def _config(endpoint: Endpoint, server: ServerFacts, spec: LoadSpec, kinds: tupl
     return LoadConfig(base_url=endpoint.base_url, model=endpoint.model, kinds=kinds, concurrency=spec.concurrency,
                       rates=spec.rates, requests=None if spec.duration else spec.requests, duration=spec.duration,
                       burstiness=spec.burstiness, input_len=spec.input_len, output_len=spec.output_len,
+                      **{key: getattr(spec, key) for key in WORKLOAD_KEYS},
                       ignore_eos=spec.ignore_eos and server.vllm_like, warmup=spec.warmup,  # vLLM extension
                       label=endpoint.variant.name if endpoint.variant else "remote").check()
 

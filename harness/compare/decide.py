@@ -134,6 +134,8 @@ def _fmt(value: float, rule: MetricRule) -> str:
         return f"{value / 1e9:.2f} GB"
     if rule.name == "error_rate":
         return f"{value:.2%}"
+    if rule.unit == "%":
+        return f"{value:.1f}%"
     if rule.unit == "tokens":
         return f"{value:,.0f} tokens"
     return f"{value:.4g} {rule.unit}".strip()
@@ -186,7 +188,10 @@ def _decide(rule: MetricRule, base: float, cand: float, p: float | None, alpha: 
     improvement is judged as strictly as a regression, or noise would be reported as one)."""
     if math.isnan(base) or math.isnan(cand):
         return False, False
-    change = (cand - base) / base if base else (math.inf if cand > base else -math.inf if cand < base else 0.0)
+    if rule.absolute:
+        change = cand - base
+    else:
+        change = (cand - base) / base if base else (math.inf if cand > base else -math.inf if cand < base else 0.0)
     if rule.bad == "change":
         return abs(change) > rule.threshold and (not tested or (p is not None and p <= alpha)), False
     worse = change > rule.threshold if rule.bad == "up" else change < -rule.threshold
@@ -205,6 +210,8 @@ def _opposite(bad: str) -> str:
 def _request_metric(baseline: Side, candidate: Side, level: str, rule: MetricRule,
                     alpha: float) -> MetricResult | None:
     if rule.name == "error_rate":
+        if level not in baseline.errors or level not in candidate.errors:
+            return None  # a level known only by its counters (its requests left out: an invalid run)
         (bf, bn), (cf, cn) = baseline.errors[level], candidate.errors[level]
         base, cand = bf / max(bn, 1), cf / max(cn, 1)
         worse = cand > base + rule.threshold
@@ -213,6 +220,11 @@ def _request_metric(baseline: Side, candidate: Side, level: str, rule: MetricRul
     base_runs, cand_runs = baseline.per_run.get((level, rule.name)), candidate.per_run.get((level, rule.name))
     if not base_runs or not cand_runs:
         return None
+    if rule.test == "none":  # a counter's rate: the runs' medians, the threshold alone decides
+        base, cand = float(np.nanmedian(base_runs)), float(np.nanmedian(cand_runs))
+        regressed, improved = _decide(rule, base, cand, None, alpha, tested=False)
+        return MetricResult(level, rule, base, cand, None, (len(base_runs), len(cand_runs)), regressed, improved,
+                            "threshold only (percentage points)" if rule.absolute else "threshold only")
     if rule.test == "runs":  # a per-run statistic (a tail): only runs are independent samples of it
         base, cand = float(np.nanmedian(base_runs)), float(np.nanmedian(cand_runs))
         n = (len(base_runs), len(cand_runs))

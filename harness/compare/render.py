@@ -30,6 +30,8 @@ def _p(m: MetricResult) -> str:
 
 def _threshold(m: MetricResult) -> str:
     sign = {"up": "+", "down": "-", "change": "±"}[m.rule.bad]
+    if m.rule.absolute:
+        return f"{sign}{m.rule.threshold:g} points"
     return "any" if m.rule.threshold == 0 else f"{sign}{m.rule.threshold:.0%}"
 
 

@@ -14,11 +14,12 @@ from typing import Any
 
 import numpy as np
 
+from harness.compare.thresholds import REPORTED
 from harness.errors import UsageError
 from harness.load import metrics
 from harness.load.records import FILE as REQUESTS
 from harness.load.records import read
-from harness.results import GreedyAnswer, Verdict, read_run
+from harness.results import GreedyAnswer, LoadReport, Verdict, read_run
 
 
 @dataclass
@@ -75,21 +76,23 @@ def load_side(label: str, paths: list[str], invalid_fallback: bool = True) -> Si
     """`invalid_fallback=False` (the gate's noise floor): an invalid load run is never compared, so a
     floor is not made of a busy client's delays."""
     side = Side(label, discover(paths))
-    invalid: list[tuple[str, str, Path]] = []
+    invalid: list[tuple[str, str, Path, LoadReport]] = []
     for run_dir in side.runs:
         invalid += _read_run(side, run_dir)
     # an invalid run's latencies are the busy client's, not the server's: compared only where a level has
     # no valid run at all (then every invalid run of it, and said in the notes)
     valid = set(side.levels)
-    for name, prefix, folder in invalid:
+    for name, prefix, folder, _ in invalid:
         if not invalid_fallback or any(level.startswith(prefix) for level in valid):
             side.left_out.append(name)
         else:
             _read_requests(side, prefix, folder)
+    for _, prefix, _, report in invalid:  # the server's counters do not depend on the client's delays
+        _read_reported(side, prefix, report)
     return side
 
 
-def _read_run(side: Side, run_dir: Path) -> list[tuple[str, str, Path]]:
+def _read_run(side: Side, run_dir: Path) -> list[tuple[str, str, Path, LoadReport]]:
     """Read one run into the side; returns its invalid load runs (name, level prefix, folder), unread."""
     invalid = []
     found = read_run(run_dir)
@@ -101,9 +104,10 @@ def _read_run(side: Side, run_dir: Path) -> list[tuple[str, str, Path]]:
         if load.report.valid is False:
             name = f"{run_dir.name}/{load.prefix or '.'}"
             side.invalid.append(f"{name}: {(load.report.invalid_reasons or ['?'])[0]}")
-            invalid.append((name, load.prefix, load.folder))
+            invalid.append((name, load.prefix, load.folder, load.report))
         else:
             _read_requests(side, load.prefix, load.folder)
+            _read_reported(side, load.prefix, load.report)
     served, image = found.served, found.image
     if not side.facts:
         side.facts = {"run": run_dir.name, "vllm_version": served.vllm_version,
@@ -119,6 +123,15 @@ def _read_run(side: Side, run_dir: Path) -> list[tuple[str, str, Path]]:
     if side.greedy is None and found.greedy:
         side.greedy = found.greedy
     return invalid
+
+
+def _read_reported(side: Side, prefix: str, report: LoadReport) -> None:
+    """The per-level values only results.json has (cache hit rates, energy), one per run."""
+    for level in report.levels:
+        for name, key in REPORTED.items():
+            value = getattr(level, key, None)
+            if value is not None:
+                side.per_run.setdefault((f"{prefix}{level.level}", name), []).append(float(value))
 
 
 def _read_requests(side: Side, prefix: str, folder: Path) -> None:

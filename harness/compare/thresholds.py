@@ -5,6 +5,8 @@
     threshold = 0.10              # a regression needs a change larger than this share...
     [metrics.request_throughput]
     threshold = 0.10              # ... in the metric's bad direction
+    [metrics.prefix_cache_hit]
+    threshold = 5.0               # hit rates: percentage points, absolute (a drop of more than 5 points)
     [behaviour]
     fail_on_output_change = false # greedy outputs / prompt-token counts changed: report, or fail too
 """
@@ -35,6 +37,7 @@ class MetricRule:
     test: Literal["samples", "runs", "none"] = "samples"
     noisy: bool = False  # a per-run value too noisy to judge without repeats (start-up time)
     min_runs: int = 3
+    absolute: bool = False  # the threshold is a difference in the metric's own unit (percentage points)
 
 
 DEFAULT_RULES: tuple[MetricRule, ...] = (
@@ -48,6 +51,11 @@ DEFAULT_RULES: tuple[MetricRule, ...] = (
     MetricRule("request_throughput", "request throughput", "req/s", "down", 0.10),
     MetricRule("output_throughput", "output throughput", "tok/s", "down", 0.10),
     MetricRule("error_rate", "error rate", "", "up", 0.0, test="none"),
+    # counters, not timings: a drop past the threshold (percentage points) is a regression on one run
+    MetricRule("prefix_cache_hit", "prefix-cache hit rate", "%", "down", 5.0, test="none", absolute=True),
+    MetricRule("mm_cache_hit", "multimodal-cache hit rate", "%", "down", 5.0, test="none", absolute=True),
+    MetricRule("spec_acceptance", "draft acceptance", "%", "down", 5.0, test="none", absolute=True),
+    MetricRule("joules_per_token", "GPU energy per output token", "J", "up", 0.10, test="runs"),
     MetricRule("peak_gpu_memory_bytes", "peak GPU memory", "GiB", "up", 0.05, test="runs"),
     MetricRule("ready_seconds", "start-up time", "s", "up", 0.25, test="runs", noisy=True),
     MetricRule("image_size_bytes", "image size", "GB", "up", 0.10, test="none"),
@@ -57,7 +65,10 @@ DEFAULT_RULES: tuple[MetricRule, ...] = (
     MetricRule("max_model_len", "max_model_len", "tokens", "change", 0.0, test="none"),
 )
 REQUEST_METRICS = ("ttft", "ttft_p90", "tpot", "itl", "e2el", "request_throughput", "output_throughput",
-                   "error_rate")
+                   "error_rate", "prefix_cache_hit", "mm_cache_hit", "spec_acceptance", "joules_per_token")
+# each level's value of these, one per run, read from results.json (the others come from requests.csv)
+REPORTED = {"prefix_cache_hit": "harness_prefix_cache_hit_pct", "mm_cache_hit": "harness_mm_cache_hit_pct",
+            "spec_acceptance": "harness_spec_acceptance_pct", "joules_per_token": "harness_joules_per_output_token"}
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,10 @@ class Status(StrEnum):
 # history metric key (per load level) -> the compare rule that judges it
 LEVEL_METRICS = {"median_ttft_ms": "ttft", "median_tpot_ms": "tpot", "median_itl_ms": "itl",
                  "median_e2el_ms": "e2el", "request_throughput": "request_throughput",
-                 "output_throughput": "output_throughput", "harness_error_rate": "error_rate"}
+                 "output_throughput": "output_throughput", "harness_error_rate": "error_rate",
+                 "harness_prefix_cache_hit_pct": "prefix_cache_hit", "harness_mm_cache_hit_pct": "mm_cache_hit",
+                 "harness_spec_acceptance_pct": "spec_acceptance",
+                 "harness_joules_per_output_token": "joules_per_token"}
 RUN_METRICS = {"ready_seconds": "ready_seconds", "peak_gpu_memory_bytes": "peak_gpu_memory_bytes",
                "kv_cache_tokens": "kv_cache_tokens", "failed_tests": "error_rate"}
 IDENTITY = ("image_id", "vllm_version", "images_commit", "gpu_driver")
@@ -55,7 +58,10 @@ def violates(value: float, baseline: float, rule: MetricRule) -> bool:
         return False
     if rule.bad == "change":
         return value != baseline
-    change = (value - baseline) / baseline if baseline else (math.inf if value != baseline else 0.0)
+    if rule.absolute:
+        change = value - baseline
+    else:
+        change = (value - baseline) / baseline if baseline else (math.inf if value != baseline else 0.0)
     if rule.bad == "up":
         return change > rule.threshold
     return change < -rule.threshold

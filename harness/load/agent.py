@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import functools
 import gc
-import itertools
 import json
 import logging
 import os
@@ -28,170 +27,28 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import gevent
 import gevent.event
 import locust  # noqa: F401  (patches the interpreter with gevent: keep first)
 import numpy as np
-from locust import User, constant, task
 from locust.env import Environment
 from locust.runners import MasterRunner
 
+from harness.load.cache_counters import CounterLog
 from harness.load.client import StreamClient
 from harness.load.config import LoadConfig
 from harness.load.prompts import ImageMaker, body
 from harness.load.records import FILE, Record, RecordWriter, csv_line
-from harness.load.shapes import Quota, arrival_offsets, quotas
+from harness.load.shapes import Quota, quotas
+from harness.load.trace import read_trace
+from harness.load.users import USER_CLASSES, Dispenser, State
 from harness.server.transport import auth_headers
 
 CLIENT_FILE = "client.csv"
 CLIENT_COLUMNS = ("t", "worker", "lag_p50_ms", "lag_p99_ms", "lag_max_ms", "cpu_pct")
 LAG_PROBE_S = 0.010
-EXHAUSTED = object()
 log = logging.getLogger("harness.load.agent")
-
-
-class Dispenser:
-    """Hands out this process's requests of one level: when (open loop) and how many. Its `done` is set
-    once the quota is used up (or the deadline passed) and nothing is in flight."""
-
-    def __init__(self, config: LoadConfig, level: int, share: int, quota: Quota) -> None:
-        label, users, rate = config.levels()[level]
-        self.label, self.users, self.rate = label, users, rate  # the level's, for the records
-        self.t0 = time.perf_counter()
-        self.deadline = self.t0 + config.duration if config.duration else None
-        self.limit = 0 if quota.users == 0 else quota.limit
-        rng = np.random.default_rng([config.seed, level, share])
-        self.arrivals = (arrival_offsets(quota.rate, config.burstiness, rng, config.ramp_up)
-                         if quota.rate else None)
-        self.taken = 0
-        self.in_flight = 0
-        self.exhausted = False
-        self.done = gevent.event.Event()
-        if self.limit == 0:
-            self._exhaust()
-        elif config.duration:  # ends on time even if no user comes back to ask
-            gevent.spawn_later(config.duration, self._exhaust)
-
-    def take(self) -> object:
-        """The request's scheduled perf_counter time (None in closed loop), after waiting for it; or
-        EXHAUSTED."""
-        if self.exhausted:
-            return EXHAUSTED
-        scheduled = None if self.arrivals is None else self.t0 + next(self.arrivals)
-        over_time = self.deadline is not None and (scheduled or time.perf_counter()) > self.deadline
-        if over_time or (self.limit is not None and self.taken >= self.limit):
-            self._exhaust()
-            return EXHAUSTED
-        self.taken += 1
-        self.in_flight += 1
-        if scheduled is not None:
-            gevent.sleep(max(0.0, scheduled - time.perf_counter()))
-        return scheduled
-
-    def release(self) -> None:
-        self.in_flight -= 1
-        if self.exhausted and self.in_flight == 0:
-            self.done.set()
-
-    def _exhaust(self) -> None:
-        if self.exhausted:
-            return
-        self.exhausted = True
-        if State.dispenser is self:
-            State.fresh.clear()
-        if self.in_flight == 0:
-            self.done.set()
-
-
-class State:
-    """What the users of this process share (locust creates users; they read this)."""
-
-    config: LoadConfig
-    worker = 0
-    dispenser: Dispenser | None = None
-    fresh = gevent.event.Event()  # set while `dispenser` has requests to hand out
-    sink: Callable[[str], None] = print
-    ids = itertools.count()
-    images: ImageMaker | None = None
-    main: Any = None  # the greenlet SIGTERM and a vanished parent stop
-
-    @classmethod
-    def install(cls, dispenser: Dispenser) -> Dispenser:
-        cls.dispenser = dispenser
-        if not dispenser.exhausted:
-            cls.fresh.set()
-        return dispenser
-
-
-class LoadUser(User):
-    abstract = True
-    kind = "chat"
-    wait_time = constant(0)
-
-    def on_start(self) -> None:
-        cfg = State.config
-        headers = auth_headers(os.environ.get("VLLM_HARNESS_API_KEY"))
-        self.stream = StreamClient(cfg.base_url, headers, cfg.timeout, cfg.stamp_field, cfg.kernel_timestamps)
-        self.rng = np.random.default_rng([cfg.seed, State.worker, next(State.ids), 7])
-
-    def on_stop(self) -> None:
-        self.stream.close()
-
-    @task
-    def one_request(self) -> None:
-        while True:  # between levels (or before this process hears its quota) users wait; locust stops them
-            State.fresh.wait()
-            dispenser = State.dispenser
-            assert dispenser is not None
-            scheduled = dispenser.take()
-            if scheduled is not EXHAUSTED:
-                break
-        try:
-            cfg = State.config
-            path, payload = body(self.kind, cfg, self.rng, State.images)
-            record = Record(id=f"{State.worker}-{next(State.ids)}", worker=State.worker, level=dispenser.label,
-                            users=dispenser.users, rate=dispenser.rate, phase="measure", kind=self.kind,
-                            start=0.0, start_wall=0.0, scheduled=scheduled)  # type: ignore[arg-type]
-            self.stream.stream(path, payload, record)
-            State.sink(csv_line(record.row()))
-        finally:
-            dispenser.release()
-
-
-class ChatUser(LoadUser):
-    """Streaming chat completions of text prompts."""
-
-    kind = "chat"
-
-
-class VisionUser(LoadUser):
-    """Streaming chat completions with one image each, never the same image twice."""
-
-    kind = "vision"
-
-
-class VideoUser(LoadUser):
-    """Streaming chat completions with one short clip each (JPEG frames), never the same clip twice."""
-
-    kind = "video"
-
-
-class AudioUser(LoadUser):
-    """Streaming chat completions with one second of sound each (WAV), never the same sound twice."""
-
-    kind = "audio"
-
-
-class CompletionsUser(LoadUser):
-    """Streaming text completions."""
-
-    kind = "completions"
-
-
-USER_CLASSES: dict[str, type[LoadUser]] = {"chat": ChatUser, "vision": VisionUser, "video": VideoUser,
-                                           "audio": AudioUser, "completions": CompletionsUser}
 
 
 def monitor(emit: Callable[[str], None]) -> None:
@@ -233,7 +90,10 @@ def warmup(config: LoadConfig, sink: Callable[[str], None]) -> None:
 
 def _environment(config: LoadConfig) -> Environment:
     State.config = config
-    State.images = ImageMaker() if {"vision", "video"} & set(config.kinds) else None
+    State.trace = read_trace(Path(config.trace), config.time_scale) if config.trace is not None else None
+    State.images = (ImageMaker(pool=config.image_pool, document=config.document_images, seed=config.seed,
+                               repeat=config.image_repeat)
+                    if {"vision", "video"} & set(config.kinds) or config.trace is not None else None)
     return Environment(user_classes=[USER_CLASSES[k] for k in config.kinds])
 
 
@@ -269,9 +129,11 @@ def run_local(config: LoadConfig, run_dir: Path) -> None:
     env = _environment(config)
     runner = env.create_local_runner()
     watcher = gevent.spawn(monitor, client_rows)
+    counters = _counters(config, run_dir)
     try:
         warmup(config, records.write_line)
         for level, (label, users, _) in enumerate(config.levels()):
+            counters.mark(label, "before")
             dispenser = State.install(Dispenser(config, level, 0, quotas(config, level, [users])[0]))
             log.info("local: level %s: %d users", label, users)
             last[0] = time.monotonic()
@@ -279,11 +141,17 @@ def run_local(config: LoadConfig, run_dir: Path) -> None:
             in_flight = functools.partial(lambda d: f"{d.in_flight} request(s) still in flight", dispenser)
             wait_level(dispenser.done, config, label, lambda: last[0], in_flight)
             runner.stop()
+            counters.mark(label, "after")
             log.info("local: level %s done: %d requests", label, dispenser.taken)
     finally:
+        counters.close()
         watcher.kill()
         runner.quit()
         records.close()
+
+
+def _counters(config: LoadConfig, run_dir: Path) -> CounterLog:
+    return CounterLog(run_dir, config.base_url, auth_headers(os.environ.get("VLLM_HARNESS_API_KEY")))
 
 
 def _client_writer(run_dir: Path) -> Callable[[str], None]:
@@ -334,6 +202,7 @@ def run_master(config: LoadConfig, run_dir: Path, remote_workers: int, port: int
     port = port or (5557 if remote_workers else _free_port())
     runner = env.create_master_runner("*" if remote_workers else "127.0.0.1", port)
     expected = config.workers + remote_workers
+    counters = _counters(config, run_dir)
     finished: dict[int, set[str]] = {}
     level_done = gevent.event.Event()
     last = [time.monotonic()]
@@ -381,6 +250,7 @@ def run_master(config: LoadConfig, run_dir: Path, remote_workers: int, port: int
         warmup(config, records.write_line)
         for level, (label, users, _) in enumerate(config.levels()):
             level_done.clear()
+            counters.mark(label, "before")
             plan = planned_users(env, runner, users)
             nodes = sorted(plan)
             shares = quotas(config, level, [plan[n] for n in nodes])
@@ -394,8 +264,10 @@ def run_master(config: LoadConfig, run_dir: Path, remote_workers: int, port: int
             wait_level(level_done, config, label, lambda: last[0], functools.partial(pending, level),
                        lambda: any(w.poll() is not None for w in workers) or bool(runner.clients.missing))
             runner.stop()
+            counters.mark(label, "after")
             log.info("master: level %s done", label)
     finally:
+        counters.close()
         runner.quit()
         for w in workers:
             try:
@@ -467,6 +339,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--remote-workers", type=int, default=0, help="master: workers started by hand elsewhere")
     args = p.parse_args(argv)
     logging.getLogger("locust").setLevel(logging.ERROR)  # e.g. its "spawn rate is very high" notice
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # the /metrics reads around each level
     config = LoadConfig.read(args.run_dir / "load.json").resolved()
     # everything imported so far (locust, gevent, numpy: ~10^5 objects) lives until exit: keep it out of the
     # cyclic collector, whose full passes over it would otherwise stall every stream at once mid-run

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
+from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
@@ -39,7 +40,20 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--duration", type=float, metavar="S", help="seconds per level instead of --requests")
     p.add_argument("--input-len", type=int, help="prompt length (words, ~tokens)")
     p.add_argument("--output-len", type=int, help="max_tokens (exact with ignore_eos)")
-    p.add_argument("--kinds", type=_list(str), help="user classes: chat, vision, video, audio, completions")
+    p.add_argument("--kinds", type=_list(str),
+                   help="user classes: chat, vision, video, audio, completions, conversation")
+    p.add_argument("--turns", type=int, help="conversation: turns per session (default 4)")
+    p.add_argument("--think-time", type=float, metavar="S", help="conversation: seconds between turns")
+    p.add_argument("--think", choices=("fixed", "exponential"), help="think time fixed or exponential (its mean)")
+    p.add_argument("--prefix-tokens", type=int, help="a shared prefix of this many tokens on every request")
+    p.add_argument("--prefix-share", type=int, help="requests reusing each shared prefix (1: all distinct)")
+    p.add_argument("--image-pool", type=int, help="vision: draw images from a pool of K (0: always fresh)")
+    p.add_argument("--image-repeat", type=float, help="vision: share of requests drawing from the pool (1)")
+    p.add_argument("--document-images", action="store_true", help="vision: page scans (1700x2200, text)")
+    p.add_argument("--trace", help="replay a JSONL trace (timestamp ms, input_length, output_length, hash_ids)")
+    p.add_argument("--time-scale", type=float, help="trace: multiply its times by this (0.5: twice as fast)")
+    p.add_argument("--block-tokens", type=int, help="trace: tokens per hash id (Mooncake: 512)")
+    p.add_argument("--lag-bound-ms", type=float, help="trace: p99 send lag that makes the run invalid")
     p.add_argument("--no-ignore-eos", action="store_true", help="for servers that reject vLLM's ignore_eos")
     p.add_argument("--warmup", type=int, help="warm-up requests before measuring (default 1)")
     p.add_argument("--workers", type=int, default=None,
@@ -63,12 +77,30 @@ def config_from(args: argparse.Namespace, base_url: str, model: str, spec: LoadS
         ignore_eos=spec.ignore_eos and not args.no_ignore_eos,
         warmup=args.warmup if args.warmup is not None else spec.warmup, workers=args.workers, seed=args.seed,
         kernel_timestamps=not args.no_kernel_timestamps,
+        turns=_pick(args.turns, spec.turns), think_time=_pick(args.think_time, spec.think_time),
+        think=args.think or spec.think, prefix_tokens=_pick(args.prefix_tokens, spec.prefix_tokens),
+        prefix_share=_pick(args.prefix_share, spec.prefix_share), image_pool=_pick(args.image_pool, spec.image_pool),
+        image_repeat=_pick(args.image_repeat, spec.image_repeat),
+        document_images=args.document_images or spec.document_images, trace=args.trace or spec.trace,
+        time_scale=_pick(args.time_scale, spec.time_scale), block_tokens=_pick(args.block_tokens, spec.block_tokens),
+        lag_bound_ms=_pick(args.lag_bound_ms, spec.lag_bound_ms),
     ).check()
+
+
+def _pick(given: float | int | None, default: Any) -> Any:
+    return default if given is None else given
 
 
 def check_target(args: argparse.Namespace) -> None:
     if not args.name and not args.base_url:
         raise UsageError("vllm-harness load needs a variant NAME or --base-url URL")
+
+
+EXTRAS = (("prefix-cache hit %", "harness_prefix_cache_hit_pct", ".1f"),
+          ("multimodal-cache hit %", "harness_mm_cache_hit_pct", ".1f"),
+          ("draft acceptance %", "harness_spec_acceptance_pct", ".1f"),
+          ("GPU J/output token", "harness_joules_per_output_token", ".3f"),
+          ("trace send lag p99 ms", "harness_arrival_lag_p99_ms", ".1f"))
 
 
 def _maybe(value: float | None, pattern: str) -> str:
@@ -115,6 +147,10 @@ def _print_findings(report: Report, console: Console) -> None:
         if level["failed"]:
             by_kind = ", ".join(f"{kind}: {n}" for kind, n in (level.get("harness_failures") or {}).items())
             console.print(f"[red]failed[/] {level['level']}: {level['failed']} request(s) ({by_kind})")
+    for level in report.levels:
+        extra = "; ".join(f"{name} {level[key]:{fmt}}" for name, key, fmt in EXTRAS if level.get(key) is not None)
+        if extra:
+            console.print(f"{level['level']}: {extra}")
     for reason in report.invalid_reasons:
         console.print(f"[bold red]INVALID:[/] {reason}")
     for level in report.levels:

@@ -319,6 +319,9 @@ class StreamClient:
                     for choice in choices:
                         if choice.get("finish_reason"):
                             finished = True
+                        if record.answer is not None:  # a conversation resends what the assistant said
+                            record.answer.append(choice.get("text") or (choice.get("delta") or {}).get("content")
+                                                 or "")
                     times.append(at)
                     if stamp is not None and stamp in payload:
                         if not record.stamps and RECEIVED_FIELD in payload:

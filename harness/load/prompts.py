@@ -80,10 +80,26 @@ def word_costs(base_url: str, model: str, headers: dict[str, str], timeout: floa
 
 class ImageMaker:
     """A base picture whose top rows are overwritten per request with random pixels: distinct content,
-    one fast PNG encode (~1 ms)."""
+    one fast PNG encode (~1 ms). With `pool` K > 0, `image()` draws one of K such pictures instead (made
+    once each), so a picture recurs and the server's multimodal cache can hit; `document` makes the base a
+    text-dense page scan (1700x2200) instead of 224x224 shapes."""
 
-    def __init__(self, size: tuple[int, int] = (224, 224)) -> None:
-        self.base = np.asarray(shapes(size), dtype=np.uint8).copy()
+    def __init__(self, size: tuple[int, int] = (224, 224), pool: int = 0, document: bool = False,
+                 seed: int = 0, repeat: float = 1.0) -> None:
+        base = document_page(np.random.default_rng([seed, 0xD0C])) if document else shapes(size)
+        self.base = np.asarray(base, dtype=np.uint8).copy()
+        self.pool, self.seed, self.repeat = pool, seed, repeat
+        self._made: dict[int, bytes] = {}
+
+    def image(self, rng: np.random.Generator) -> bytes:
+        """A fresh picture, or (with a pool, for a `repeat` share of requests) one of the pool's, drawn
+        uniformly."""
+        if not self.pool or (self.repeat < 1 and rng.random() >= self.repeat):
+            return self.png(rng)
+        index = int(rng.integers(0, self.pool))
+        if index not in self._made:
+            self._made[index] = self.png(np.random.default_rng([self.seed, 0x9001, index]))
+        return self._made[index]
 
     def png(self, rng: np.random.Generator) -> bytes:
         pixels = self.base.copy()
@@ -104,6 +120,18 @@ class ImageMaker:
         return "data:video/jpeg;base64," + ",".join(encoded)
 
 
+def document_page(rng: np.random.Generator, size: tuple[int, int] = (1700, 2200)) -> Image.Image:
+    """A page scan's shape: white, margins, ~90 lines of small dark words (what OCR-style requests send)."""
+    from PIL import ImageDraw
+
+    page = Image.new("RGB", size, "white")
+    draw = ImageDraw.Draw(page)
+    for line in range(90):
+        words = " ".join(WORDS[i] for i in rng.integers(0, len(WORDS), size=14))
+        draw.text((120, 110 + line * 22), words, fill=(20, 20, 20))
+    return page
+
+
 def noise_wav(rng: np.random.Generator, seconds: float = 1.0, rate: int = 16000) -> bytes:
     """A second of quiet random noise (16-bit mono): a distinct sound per request."""
     samples = rng.integers(-3000, 3000, size=int(seconds * rate), dtype=np.int16)
@@ -116,27 +144,33 @@ def noise_wav(rng: np.random.Generator, seconds: float = 1.0, rate: int = 16000)
     return buffer.getvalue()
 
 
-def body(kind: str, config: LoadConfig, rng: np.random.Generator, images: ImageMaker | None = None
-         ) -> tuple[str, bytes]:
-    """(path, JSON body) of one streaming request."""
-    text = prompt_words(rng, config.input_len, config.word_costs)
-    payload: dict[str, object] = {"model": config.model, "max_tokens": config.output_len, "stream": True,
-                                  "stream_options": {"include_usage": True}}
+def body(kind: str, config: LoadConfig, rng: np.random.Generator, images: ImageMaker | None = None, *,
+         text: str | None = None, output_len: int | None = None, history: list[dict[str, object]] | None = None,
+         image_count: int | None = None) -> tuple[str, bytes]:
+    """(path, JSON body) of one streaming request. `text`: the prompt (default: `input_len` random tokens);
+    `history`: earlier messages of a conversation, sent before this one; `image_count`: images of a vision
+    request (default one)."""
+    if text is None:
+        text = prompt_words(rng, config.input_len, config.word_costs)
+    payload: dict[str, object] = {"model": config.model, "max_tokens": output_len or config.output_len,
+                                  "stream": True, "stream_options": {"include_usage": True}}
     if config.ignore_eos:
         payload["ignore_eos"] = True
     if kind == "completions":
         payload["prompt"] = text
         return "/v1/completions", json.dumps(payload).encode()
     content: object = text
-    if kind == "vision":
+    count = image_count if image_count is not None else (1 if kind == "vision" else 0)
+    if count:
         maker = images or ImageMaker()
-        content = [{"type": "text", "text": text},
-                   {"type": "image_url", "image_url": {"url": data_url_of(maker.png(rng), "image/png")}}]
+        content = [{"type": "text", "text": text}] + [
+            {"type": "image_url", "image_url": {"url": data_url_of(maker.image(rng), "image/png")}}
+            for _ in range(count)]
     elif kind == "video":
         content = [{"type": "text", "text": text},
                    {"type": "video_url", "video_url": {"url": (images or ImageMaker()).video_url(rng)}}]
     elif kind == "audio":
         content = [{"type": "text", "text": text},
                    {"type": "audio_url", "audio_url": {"url": data_url_of(noise_wav(rng), "audio/wav")}}]
-    payload["messages"] = [{"role": "user", "content": content}]
+    payload["messages"] = [*(history or []), {"role": "user", "content": content}]
     return "/v1/chat/completions", json.dumps(payload).encode()

@@ -20,7 +20,7 @@ import pandas as pd
 
 COLUMNS = ("id", "worker", "level", "users", "rate", "phase", "kind", "scheduled", "start", "start_wall", "end",
            "queue_delay", "ttft", "e2el", "chunks", "prompt_tokens", "completion_tokens", "status",
-           "error_type", "error", "stamps")
+           "error_type", "error", "stamps", "session", "turn")
 FILE = "requests.csv"
 
 
@@ -45,6 +45,9 @@ class Record:
     error: str = ""
     # benchmarks only (timed_server): when the server received the request, then its send stamp per chunk
     stamps: list[float] = field(default_factory=list)
+    session: str = ""  # conversation: the session's id, and this request's turn in it (0-based)
+    turn: int | None = None
+    answer: list[str] | None = None  # a list: the answer's text is collected (a conversation resends it)
 
     @property
     def ok(self) -> bool:
@@ -59,7 +62,7 @@ class Record:
         return [self.id, self.worker, self.level, self.users, _opt(self.rate), self.phase, self.kind,
                 _opt(self.scheduled), f"{self.start:.6f}", f"{self.start_wall:.6f}", _opt(self.end), _opt(queue),
                 _opt(ttft), _opt(e2el), chunks, _opt(self.prompt_tokens), _opt(self.completion_tokens), self.status,
-                self.error_type, self.error[:300], stamps]
+                self.error_type, self.error[:300], stamps, self.session, _opt(self.turn)]
 
 
 def _opt(value: float | int | None) -> str:
@@ -93,10 +96,14 @@ class RecordWriter:
 
 
 def read(path: Path) -> pd.DataFrame:
+    text = ("chunks", "stamps", "error", "error_type", "session")
     frame = pd.read_csv(path, dtype={"chunks": "string", "stamps": "string", "error": "string",
-                                     "error_type": "string", "id": "string", "level": "string"},
-                        keep_default_na=False, na_values={c: [""] for c in COLUMNS if c not in
-                                                          ("chunks", "stamps", "error", "error_type")})
+                                     "error_type": "string", "id": "string", "level": "string",
+                                     "session": "string"},
+                        keep_default_na=False, na_values={c: [""] for c in COLUMNS if c not in text})
+    for column in ("session", "turn"):  # files written before conversations had no such columns
+        if column not in frame:
+            frame[column] = "" if column == "session" else np.nan
     return frame
 
 

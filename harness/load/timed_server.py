@@ -17,6 +17,15 @@ completion request (counted per process, from the first; default every one) gets
 closed mid-stream (no terminating chunk, no `[DONE]`); `drop`: the connection is closed without a response.
 
     running(ttft_ms=50) as url:   the server as a subprocess on a free port, stopped on exit
+
+Caches of known behaviour, for the harness's cache and multi-turn proofs: a prompt is its words (chat:
+every message's text in order), cut into blocks of 16; a block whose whole prefix was seen before is a
+prefix-cache hit (never the last token, as vLLM), and `--prefill-ms-per-token` adds that much TTFT per
+token not served from the cache. `--no-enable-prefix-caching` turns the cache off, as in vLLM (its
+counters then stay still). An image URL seen before is a multimodal-cache hit; `--spec-acceptance P`
+reports two drafted tokens per generated token, P of them accepted. GET /metrics exposes vLLM 0.32's
+counters (vllm:prefix_cache_queries/hits, mm_cache_queries/hits, spec_decode_num_draft/accepted_tokens,
+prompt_tokens) for this process.
 """
 
 from __future__ import annotations
@@ -37,6 +46,7 @@ from http import HTTPStatus
 from harness.server.child_server import child_server
 
 MODEL = "timed"
+BLOCK = 16  # words per prefix-cache block
 FAULTS = ("http-500", "cut-stream", "drop")
 
 
@@ -51,6 +61,9 @@ class Behaviour:
     retrieve_status: int = 404  # GET /v1/models/{model}: vLLM serves none (404 {"detail":"Not Found"})
     fault: str | None = None  # one of FAULTS
     fault_every: int = 1
+    prefix_caching: bool = True
+    prefill: float = 0.0  # seconds of TTFT per prompt token not served from the prefix cache
+    spec_acceptance: float | None = None  # share of drafted tokens accepted; None: no speculative decoding
 
     def faulty(self, count: int) -> str | None:
         """The fault the `count`-th streaming request (1-based) gets, if any."""
@@ -59,6 +72,69 @@ class Behaviour:
 
 class _Cut(Exception):
     """The connection is to be closed now (an injected fault)."""
+
+
+class Caches:
+    """This process's prefix and multimodal caches and vLLM's counters of them."""
+
+    def __init__(self) -> None:
+        self.blocks: set[int] = set()
+        self.images: set[int] = set()
+        self.counters = dict.fromkeys(("prefix_cache_queries", "prefix_cache_hits", "mm_cache_queries",
+                                       "mm_cache_hits", "prompt_tokens", "spec_decode_num_draft_tokens",
+                                       "spec_decode_num_accepted_tokens"), 0.0)
+
+    def admit(self, words: list[str], images: list[str], how: Behaviour) -> int:
+        """Count one prompt in; returns its tokens not served from the prefix cache."""
+        self.counters["prompt_tokens"] += len(words)
+        self.counters["mm_cache_queries"] += len(images)
+        for url in images:
+            key = hash(url)
+            self.counters["mm_cache_hits"] += key in self.images
+            self.images.add(key)
+        if not how.prefix_caching:
+            return len(words)
+        chain, hits, missed = 0, 0, False
+        for start in range(0, len(words) - len(words) % BLOCK, BLOCK):
+            chain = hash((chain, *words[start:start + BLOCK]))
+            if not missed and chain in self.blocks and start + BLOCK < len(words):
+                hits += BLOCK
+            else:
+                missed = True
+            self.blocks.add(chain)
+        self.counters["prefix_cache_queries"] += len(words)
+        self.counters["prefix_cache_hits"] += hits
+        return len(words) - hits
+
+    def generated(self, tokens: int, how: Behaviour) -> None:
+        if how.spec_acceptance is not None:
+            self.counters["spec_decode_num_draft_tokens"] += 2 * tokens
+            self.counters["spec_decode_num_accepted_tokens"] += 2 * tokens * how.spec_acceptance  # a rate: exact
+
+    def exposition(self) -> bytes:
+        lines = []
+        for name, value in self.counters.items():
+            lines += [f"# TYPE vllm:{name} counter", f'vllm:{name}_total{{model_name="{MODEL}"}} {float(value)}']
+        return ("\n".join(lines) + "\n").encode()
+
+
+CACHES = Caches()
+
+
+def prompt_of(request: dict[str, object], chat: bool) -> tuple[list[str], list[str]]:
+    """A request's prompt words (chat: each message's text, in order) and its image URLs."""
+    if not chat:
+        return str(request.get("prompt") or "").split(), []
+    words: list[str] = []
+    images: list[str] = []
+    for message in request.get("messages") or []:  # type: ignore[attr-defined]
+        content = message.get("content") if isinstance(message, dict) else None
+        for part in content if isinstance(content, list) else [{"type": "text", "text": content or ""}]:
+            if part.get("type") == "text":
+                words += str(part.get("text") or "").split()
+            elif part.get("type") == "image_url":
+                images.append(str((part.get("image_url") or {}).get("url")))
+    return words, images
 
 
 def _chunk(payload: dict[str, object] | str) -> bytes:
@@ -82,6 +158,12 @@ async def _handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, ho
             method, path, _ = lines[0].split(" ", 2)
             headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:] if line)}
             raw = await reader.readexactly(int(headers.get("content-length", "0")))
+            if method == "GET" and path.endswith("/metrics"):
+                body = CACHES.exposition()
+                writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: text/plain; version=0.0.4\r\ncontent-length: "
+                             + str(len(body)).encode() + b"\r\n\r\n" + body)
+                await writer.drain()
+                continue
             if method == "GET":
                 card = {"id": how.model, "object": "model",
                         **({"max_model_len": how.max_model_len} if how.max_model_len else {})}
@@ -121,9 +203,11 @@ async def _error_500(writer: asyncio.StreamWriter) -> None:
 
 async def _stream(writer: asyncio.StreamWriter, request: dict[str, object], path: str, received: float,
                   how: Behaviour, cut: bool = False) -> None:
-    ttft, itl = how.ttft, how.itl
-    tokens = int(request.get("max_tokens") or 16)  # type: ignore[call-overload]
     chat = path.endswith("/chat/completions")
+    words, images = prompt_of(request, chat)
+    ttft, itl = how.ttft + how.prefill * CACHES.admit(words, images, how), how.itl
+    tokens = int(request.get("max_tokens") or 16)  # type: ignore[call-overload]
+    CACHES.generated(tokens, how)
     prompt = json.dumps(request.get("messages") if chat else request.get("prompt"))
     word = hashlib.sha256(prompt.encode()).hexdigest()[:6] + " " if how.echo else "tok "
     writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n")
@@ -151,9 +235,11 @@ async def _stream(writer: asyncio.StreamWriter, request: dict[str, object], path
 async def serve(port: int, ttft_ms: float, itl_ms: float, ready: asyncio.Event | None = None, *,
                 host: str = "127.0.0.1", model: str = MODEL, version: str = "timed", echo: bool = False,
                 max_model_len: int | None = None, retrieve_status: int = 404, reuse_port: bool = False,
-                quiet: bool = False, fault: str | None = None, fault_every: int = 1) -> None:
-    how = Behaviour(ttft_ms / 1e3, itl_ms / 1e3, model, version, echo, max_model_len, retrieve_status, fault,
-                    fault_every)
+                quiet: bool = False, prefix_caching: bool = True, prefill_ms_per_token: float = 0.0,
+                spec_acceptance: float | None = None, fault: str | None = None, fault_every: int = 1) -> None:
+    how = Behaviour(ttft_ms / 1e3, itl_ms / 1e3, model, version, echo, max_model_len,
+                    retrieve_status=retrieve_status, fault=fault, fault_every=fault_every,
+                    prefix_caching=prefix_caching, prefill=prefill_ms_per_token / 1e3, spec_acceptance=spec_acceptance)
     server = await asyncio.start_server(lambda r, w: _handle(r, w, how), host, port, backlog=4096,
                                         reuse_port=reuse_port)
     if ready is not None:
@@ -234,13 +320,18 @@ def main() -> None:
                    help="every N-th completion request is faulty (default 1: each)")
     p.add_argument("--retrieve-status", type=int, default=404,
                    help="the status of GET /v1/models/{model} (vLLM's: 404; its body is never a model card)")
+    p.add_argument("--no-enable-prefix-caching", action="store_true", help="as vLLM: no prefix cache")
+    p.add_argument("--prefill-ms-per-token", type=float, default=0.0, help="TTFT per token not cached")
+    p.add_argument("--spec-acceptance", type=float, default=None, help="report speculative decoding at this rate")
     args, _ = p.parse_known_args()  # vllm serve's other options mean nothing here
     if args.fault_every < 1:
         p.error("--fault-every must be >= 1")
     kw: dict[str, object] = {"model": args.served_model_name or MODEL, "version": args.version_name,
                              "echo": args.echo, "max_model_len": args.max_model_len,
                              "retrieve_status": args.retrieve_status, "fault": args.fault,
-                             "fault_every": args.fault_every}
+                             "fault_every": args.fault_every, "prefix_caching": not args.no_enable_prefix_caching,
+                             "prefill_ms_per_token": args.prefill_ms_per_token,
+                             "spec_acceptance": args.spec_acceptance}
     if args.processes > 1:
         serve_processes(args.processes, args.port, args.host, ttft_ms=args.ttft_ms, itl_ms=args.itl_ms, **kw)
         return

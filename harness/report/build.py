@@ -13,10 +13,13 @@ import numpy as np
 import pandas as pd
 
 from harness.load import metrics
+from harness.load.cache_counters import read_levels
 from harness.load.records import FILE, Chunks, read
 from harness.report import verdict
+from harness.report.level_extras import extras, lag_reasons
 from harness.results.models import LoadVerdict
 from harness.spec.variant_load import SloSpec
+from harness.telemetry.energy import NOTE as ENERGY_NOTE
 
 CLIENT_FILE = "client.csv"
 TELEMETRY_FILE = "telemetry.csv"
@@ -160,16 +163,21 @@ def build_report(run_dir: Path, metadata: dict[str, Any] | None = None, slo: Slo
     goodput = goodput_of(slo)
     levels = []
     client = read_optional(run_dir / CLIENT_FILE)
+    telemetry = read_optional(run_dir / TELEMETRY_FILE)
+    counters = read_levels(run_dir)
     for label, rows in measured.groupby("level", sort=False):
         level_chunks[str(label)] = chunks.rows((measured["level"] == label).to_numpy())
         level = {"level": label, "max_concurrency": int(rows["users"].iloc[0]),
                  "request_rate": float(rows["rate"].iloc[0]) if pd.notna(rows["rate"].iloc[0]) else "inf",
                  "burstiness": (metadata.get("load") or {}).get("burstiness", 1.0),
                  **metrics.summary(rows, goodput, chunks=level_chunks[str(label)]), **client_use(client, rows)}
+        level |= extras(rows, level, counters.get(str(label)), telemetry)
         levels.append(level)
         _write_json(run_dir / f"vllm-bench-{label}.json", {**_vllm_keys(level), "model_id": metadata.get("model")})
     window = (float(measured["start_wall"].min()), float(measured["start_wall"].max())) if len(measured) else None
     valid, reasons, client_detail = client_check(client, window)
+    lagged = lag_reasons(levels, (metadata.get("load") or {}).get("lag_bound_ms"))
+    valid, reasons = valid and not lagged, reasons + lagged
     telemetry_summary = metadata.get("telemetry")
     failures = slo_failures(levels, slo, telemetry_summary)
     max_error_rate = slo.max_error_rate if slo else None
@@ -182,8 +190,9 @@ def build_report(run_dir: Path, metadata: dict[str, Any] | None = None, slo: Slo
                "client_check": client_detail, "first_request": report.first_request,
                "warmup_requests": int((frame["phase"] == "warmup").sum()),
                "slo": slo.__dict__ if slo else None, "slo_failures": failures, "levels": levels}
+    if any(level.get("harness_energy_j") is not None for level in levels):
+        results["energy_note"] = ENERGY_NOTE
     _write_json(run_dir / "results.json", results)
-    telemetry = read_optional(run_dir / TELEMETRY_FILE)
     budget = slo.max_gpu_memory_gib if slo else None
     images = make_plots(run_dir, measured, level_chunks, levels, telemetry, client, budget) if plots else {}
     write_html(run_dir / "index.html", results, images, telemetry is not None)

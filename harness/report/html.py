@@ -21,6 +21,13 @@ ROWS = [("completed", "completed", "{:d}"), ("failed", "failed", "{:d}"),
         ("TTFT p99", "p99_ttft_ms", "{:.1f}"), ("ITL p50", "median_itl_ms", "{:.2f}"),
         ("ITL p99", "p99_itl_ms", "{:.2f}"), ("TPOT p50", "median_tpot_ms", "{:.2f}"),
         ("E2EL p50", "median_e2el_ms", "{:.1f}"), ("E2EL p99", "p99_e2el_ms", "{:.1f}"),
+        ("prefix-cache hit %", "harness_prefix_cache_hit_pct", "{:.1f}"),
+        ("multimodal-cache hit %", "harness_mm_cache_hit_pct", "{:.1f}"),
+        ("draft acceptance %", "harness_spec_acceptance_pct", "{:.1f}"),
+        ("GPU J / output token", "harness_joules_per_output_token", "{:.3f}"),
+        ("GPU J / request", "harness_joules_per_request", "{:.2f}"),
+        ("GPU mean power W", "harness_mean_power_w", "{:.0f}"),
+        ("trace send lag p99 (ms)", "harness_arrival_lag_p99_ms", "{:.1f}"),
         # the load generator's own use, so a reader sees at a glance whether the client was the limit
         ("client CPU max %", "harness_client_cpu_pct_max", "{:.0f}"),
         ("client loop lag p99 max", "harness_client_lag_p99_ms_max", "{:.1f}")]
@@ -69,11 +76,19 @@ def write_html(path: Path, results: dict[str, Any], images: dict[str, Path], has
         levels=[str(lv["level"]) for lv in levels],
         table=[(f"{name} (ms)" if key.endswith("_ms") else name, [_cell(lv, key, fmt) for lv in levels])
                for name, key, fmt in ROWS],
+        turns=_turn_table(levels),
         first_ttft=_fmt(first.get("ttft_ms"), "{:.1f}"), first_e2el=_fmt(first.get("e2el_ms"), "{:.1f}"),
         gpu=_gpu_section(meta.get("telemetry") or {}, (results.get("slo") or {}).get("max_gpu_memory_gib")),
         figures=[(name.replace("_", " "), png_base64(p)) for name, p in images.items() if p.exists()],
         metadata=json.dumps(meta, indent=2, default=str))
     path.write_text(page, encoding="utf-8")
+
+
+def _turn_table(levels: list[dict[str, Any]]) -> list[tuple[str, list[str]]]:
+    """TTFT p50 (ms) by conversation turn: one row per turn, one column per level (empty: no turns)."""
+    found = [lv.get("harness_ttft_by_turn_ms") or {} for lv in levels]
+    turns = sorted({int(t) for by_turn in found for t in by_turn})
+    return [(f"turn {t + 1}", [_fmt(by_turn.get(str(t)), "{:.1f}") for by_turn in found]) for t in turns]
 
 
 def _failed_rows(results: dict[str, Any]) -> list[tuple[str, str, int, int, str, bool]]:

@@ -158,6 +158,12 @@ class LevelMetrics(_Record):
     harness_error_rate: float | None = None
     completed: int | None = None
     failed: int | None = None
+    # the server's caches and speculative decoding (percent, from /metrics) and GPU energy (harness.telemetry)
+    harness_prefix_cache_hit_pct: float | None = None
+    harness_mm_cache_hit_pct: float | None = None
+    harness_spec_acceptance_pct: float | None = None
+    harness_joules_per_output_token: float | None = None
+    harness_joules_per_request: float | None = None
 
 
 class LoadLevel(LevelMetrics):

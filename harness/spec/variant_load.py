@@ -12,7 +12,9 @@ from harness.spec.spec_table import Bool, FieldProblem, Float, Int, spec
 
 Limit = Annotated[Float, Field(ge=0, description="a limit >= 0")] | None
 Positive = Annotated[Int, Field(ge=1, description="a positive integer")]
-LoadKind = Literal["chat", "vision", "video", "audio", "completions"]  # harness.load.config.KINDS
+LoadKind = Literal["chat", "vision", "video", "audio", "completions", "conversation"]  # harness.load.config.KINDS
+NonNegative = Annotated[Int, Field(ge=0, description="a count >= 0")]
+PositiveFloat = Annotated[Float, Field(gt=0, description="a positive number")]
 
 
 @spec()
@@ -46,6 +48,18 @@ class LoadSpec:
     output_len: Positive = 32
     ignore_eos: Bool = True
     warmup: Annotated[Int, Field(ge=0, description="a count >= 0")] = 1
+    turns: Positive = 4  # conversation: turns per session
+    think_time: Annotated[Float, Field(ge=0, description="seconds >= 0")] = 0.0
+    think: Literal["fixed", "exponential"] = "fixed"
+    prefix_tokens: NonNegative = 0  # a shared prefix on every request (0: none)
+    prefix_share: Positive = 1  # requests reusing each shared prefix
+    image_pool: NonNegative = 0  # vision: images drawn from a pool of K (0: always fresh)
+    image_repeat: Annotated[Float, Field(ge=0, le=1, description="a share between 0 and 1")] = 1.0
+    document_images: Bool = False  # vision: page-scan shaped images
+    trace: str | None = None  # a JSONL trace to replay (relative to where the harness runs)
+    time_scale: PositiveFloat = 1.0
+    block_tokens: Positive = 512  # trace: tokens per hash id
+    lag_bound_ms: PositiveFloat = 100.0  # trace: p99 send lag past which the run is invalid
     slo: SloSpec = field(default_factory=SloSpec)
 
     @model_validator(mode="before")

@@ -60,6 +60,8 @@ class NvmlSampler:
             rows.append((t, source, "utilization_pct", float(nvml.nvmlDeviceGetUtilizationRates(handle).gpu)))
             with contextlib.suppress(nvml.NVMLError):  # not every board reports power
                 rows.append((t, source, "power_w", nvml.nvmlDeviceGetPowerUsage(handle) / 1000.0))
+            with contextlib.suppress(nvml.NVMLError):  # Volta and newer: millijoules since the driver loaded
+                rows.append((t, source, "energy_j", nvml.nvmlDeviceGetTotalEnergyConsumption(handle) / 1000.0))
             try:
                 processes = nvml.nvmlDeviceGetComputeRunningProcesses(handle)
             except nvml.NVMLError:
@@ -107,6 +109,21 @@ class AmdSmiSampler:
                      (t, source, "memory_total_bytes", float(vram["vram_total"]) * 2**20)]
             activity = self.amdsmi.amdsmi_get_gpu_activity(handle)
             rows.append((t, source, "utilization_pct", float(activity.get("gfx_activity", 0))))
+            rows += self._energy(t, source, handle)
+        return rows
+
+    def _energy(self, t: float, source: str, handle: Any) -> list[Row]:
+        """Socket power (W) and the energy accumulator (J), where this board and amdsmi report them."""
+        rows: list[Row] = []
+        with contextlib.suppress(Exception):  # amdsmi raises its own types; older boards lack either
+            power = self.amdsmi.amdsmi_get_power_info(handle)
+            watts = power.get("current_socket_power", power.get("average_socket_power"))
+            if isinstance(watts, int | float):
+                rows.append((t, source, "power_w", float(watts)))
+        with contextlib.suppress(Exception):
+            energy = self.amdsmi.amdsmi_get_energy_count(handle)
+            count = energy.get("energy_accumulator", energy.get("power"))
+            rows.append((t, source, "energy_j", float(count) * float(energy["counter_resolution"]) / 1e6))
         return rows
 
     def close(self) -> None:
