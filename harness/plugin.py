@@ -37,8 +37,10 @@ MARKERS = {
     "slow": "slow: boots a second server or otherwise takes minutes; on by default, deselect with -m 'not slow'",
     "media": "media: boots the video and audio variants (cpu-tiny-av, cpu-tiny-audio); runs only when -m names it "
              "(-m media)",
+    "pooling": "pooling: builds and boots the pooling variants (cpu-tiny-pooling, -rerank, -classify); runs only when "
+               "-m names it (-m pooling)",
 }
-OPT_IN_MARKERS = ("load", "disruptive", "media")
+OPT_IN_MARKERS = ("load", "disruptive", "media", "pooling")
 # an identifier of pytest's -m grammar (_pytest.mark.expression); and/or/not are its keywords
 _IDENT = re.compile(r"(?:\w|:|\+|-|\.|\[|\]|\\|/)+")
 

@@ -18,7 +18,7 @@ from tests.conftest import launched
 from tests.defects import pooling as defects
 from tests.defects.proxy import DefectProxy
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.pooling]  # opt-in: -m pooling (an image build and three boots)
 
 REPO = Path(__file__).resolve().parents[2]
 EMBED = "suites/test_conformance_embeddings.py"

@@ -16,7 +16,7 @@ from tests.conftest import launched
 from tests.defects import pooling as defects
 from tests.integration.test_pooling_proof import caught, run_suite
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.pooling]  # opt-in: -m pooling (an image build and three boots)
 
 SCORING = "suites/test_conformance_scoring.py"
 Case = tuple[type[defects.CountingDefect], str]
