@@ -46,8 +46,12 @@ def test_suites_through_a_frontend_with_the_image_url_matrix(frontend: tuple[str
     # the matrix: an http URL fetched by the worker, data URLs in three formats, refused payloads
     for check in ("test_data_url_and_http_url_agree", "test_png_and_lossless_webp_agree_and_jpeg_is_seen",
                   "test_distinct_images_give_distinct_answers", "test_bad_base64_payload_never_leaks",
-                  "test_unreachable_http_image_is_refused", "test_health_is_200",
-                  "test_stream_arrives_incrementally[chat]", "test_stream_arrives_incrementally[completions]"):
+                  "test_unreachable_http_image_is_refused", "test_health_is_200"):
         assert outcomes.get(check) == "PASSED", f"{check}: {outcomes.get(check)}\n{result.stdout[-3000:]}"
+    # streamed through the frontend, or, on a host that froze the path, the check's own inconclusive skip
+    inconclusive = re.search(r"^SKIPPED \S+ suites/test_conformance_streaming.py:\d+: inconclusive", result.stdout, re.M)
+    for check in ("test_stream_arrives_incrementally[chat]", "test_stream_arrives_incrementally[completions]"):
+        assert outcomes.get(check) == "PASSED" or (check not in outcomes and inconclusive), (
+            f"{check}: {outcomes.get(check)}\n{result.stdout[-3000:]}")
     assert "video" in result.stdout and "audio" in result.stdout  # skipped: cpu-tiny declares neither
     assert {"/v1/models", "/v1/chat/completions"} <= set(forwarded.read_text().split())
