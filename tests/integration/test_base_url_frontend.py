@@ -49,7 +49,8 @@ def test_suites_through_a_frontend_with_the_image_url_matrix(frontend: tuple[str
                   "test_unreachable_http_image_is_refused", "test_health_is_200"):
         assert outcomes.get(check) == "PASSED", f"{check}: {outcomes.get(check)}\n{result.stdout[-3000:]}"
     # streamed through the frontend, or, on a host that froze the path, the check's own inconclusive skip
-    inconclusive = re.search(r"^SKIPPED \S+ suites/test_conformance_streaming.py:\d+: inconclusive", result.stdout, re.M)
+    inconclusive = re.search(r"^SKIPPED \S+ suites/test_conformance_streaming.py:\d+: inconclusive",
+                             result.stdout, re.M)
     for check in ("test_stream_arrives_incrementally[chat]", "test_stream_arrives_incrementally[completions]"):
         assert outcomes.get(check) == "PASSED" or (check not in outcomes and inconclusive), (
             f"{check}: {outcomes.get(check)}\n{result.stdout[-3000:]}")

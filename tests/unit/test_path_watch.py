@@ -16,7 +16,7 @@ from harness.checks.path_watch import JOIN_S, PathWatch
 class _Handler(BaseHTTPRequestHandler):
     frozen, released = threading.Event(), threading.Event()
 
-    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+    def do_GET(self) -> None:
         if self.frozen.is_set():
             self.released.wait(timeout=30)  # a path that answers nothing until released
         self.send_response(200)
