@@ -1,19 +1,25 @@
 """vLLM's operations routes (capability `operations`): SageMaker's hosting contract (`/ping` answers as
 /health does, GET and POST; `/invocations` routes a chat or completions body to that API and answers
-exactly as it; a body of neither kind is a 4xx).
+exactly as it; a body of neither kind is a 4xx). And `/load` (capability `server_load`, vLLM with
+--enable-server-load-tracking): its count of requests in flight rises by one while a request is answered and
+comes back after.
 
-Not checked: `/load` (vLLM's count of requests in flight, with --enable-server-load-tracking): on 0.32.0 it
-sometimes read 0 while a streaming request was being answered, so a check of it judged vLLM's counter, not
-the image."""
+/load is judged against its own reading before the request, never against 0: vLLM counts a request out when
+its answer has been handed to the network, so a client on a busy host that reads an answer late (its CPU
+taken by the server) would otherwise see a counter already back. A request still unanswered while /load
+answered three reads is in flight at the server; fewer reads than that cannot tell (a skip saying so)."""
 
 from __future__ import annotations
 
+import threading
+import time
 from typing import Any
 
 import httpx
 import pytest
 
 from harness.checks import openai_calls, openai_shapes
+from harness.checks.openai_calls import ServerFacts
 from harness.server.endpoint import Endpoint
 
 INVOCATIONS = "/invocations"
@@ -54,3 +60,56 @@ def test_invocations_routes_a_completions_body(api: httpx.Client, endpoint: Endp
 def test_invocations_refuses_a_body_of_no_api(api: httpx.Client) -> None:
     call = openai_calls.post(api, INVOCATIONS, {"question": "neither a chat nor a completions body"})
     assert 400 <= call.status < 500, call.why("a 4xx: no API takes this body")
+
+
+LOAD_READS = 3  # /load reads answered while the request was unanswered: it was in flight at the server
+LOAD_PAUSE_S = 0.02
+SETTLE_S = 10.0  # how long the counter may take to come back once the answer has arrived
+
+
+def server_load(api: httpx.Client) -> int:
+    call = openai_calls.get(api, "/load")
+    load = call.json.get("server_load") if call.status == 200 and isinstance(call.json, dict) else None
+    assert isinstance(load, int), call.why('200 with {"server_load": <requests in flight>}')
+    return load
+
+
+@pytest.mark.requires("server_load", "completions")
+def test_load_counts_a_request_in_flight(api: httpx.Client, endpoint: Endpoint, server: ServerFacts) -> None:
+    before = server_load(api)
+    limit = (server.max_model_len or 2048) - 64
+    body = openai_calls.completion_payload(endpoint.model, max_tokens=min(1500, limit), **server.exact_length())
+    answered: list[float] = []
+    calls: list[openai_calls.Call] = []
+
+    def send() -> None:
+        try:
+            calls.append(openai_calls.post(api, "/v1/completions", body))
+        finally:
+            answered.append(time.perf_counter())
+
+    sent = time.perf_counter()
+    worker = threading.Thread(target=send, name="load-check request", daemon=True)
+    worker.start()
+    reads: list[tuple[float, float, int]] = []  # (sent, answered, value)
+    stop = threading.Event()
+    while worker.is_alive() and not stop.wait(LOAD_PAUSE_S):
+        asked = time.perf_counter()
+        reads.append((asked, time.perf_counter(), server_load(api)))
+    worker.join(timeout=api.timeout.read or 120)
+    assert calls and calls[0].status == 200, "the long completion behind the check did not answer 200: " + (
+        calls[0].why("200") if calls else "it never answered")
+    inflight = [value for asked, got, value in reads if asked > sent and got < answered[0]]
+    if before + 1 not in inflight:
+        if len(inflight) < LOAD_READS:
+            pytest.skip(f"inconclusive: /load answered {len(inflight)} read(s) while the request was in flight "
+                        f"(fewer than {LOAD_READS}): this host delayed the path, not enough to judge the counter")
+        pytest.fail(f"/load read {sorted(set(inflight))} in {len(inflight)} reads while a completion was being "
+                    f"answered; expected {before + 1} (it read {before} before the request)", pytrace=False)
+    deadline = time.monotonic() + SETTLE_S
+    after = server_load(api)
+    while after != before and time.monotonic() < deadline:
+        stop.wait(LOAD_PAUSE_S)
+        after = server_load(api)
+    assert after == before, (f"/load read {after} {SETTLE_S:.0f} s after the request was answered; expected it "
+                             f"back at {before}, its reading before the request")

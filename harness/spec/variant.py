@@ -55,6 +55,9 @@ CAPABILITY_FLAGS = (
     "embeddings",
     "score",
     "classify",
+    "lora",
+    "reasoning",
+    "server_load",
 )
 Port = Annotated[int, Field(strict=True, ge=1, le=65535, description="a TCP port (1-65535)")]
 
@@ -195,6 +198,13 @@ class Capabilities:
     embeddings: Bool = False
     score: Bool = False
     classify: Bool = False
+    # loads and unloads LoRA adapters at run time (/v1/load_lora_adapter, /v1/unload_lora_adapter: vLLM with
+    # --enable-lora and VLLM_ALLOW_RUNTIME_LORA_UPDATING); the adapters to load are the [[lora_adapters]]
+    lora: Bool = False
+    # splits answers into `reasoning` and `content` (vLLM's --reasoning-parser); how is the [reasoning] table
+    reasoning: Bool = False
+    # serves vLLM's /load, its count of requests in flight (--enable-server-load-tracking)
+    server_load: Bool = False
 
     def has(self, name: str) -> bool:
         if name == "multi_image":
@@ -300,6 +310,27 @@ class Probe:
     max_tokens: Annotated[Int, Field(gt=0, description="positive")] = 64
 
 
+@spec()
+class LoraAdapter:
+    """[[lora_adapters]]: an adapter the server can load at run time, for the LoRA checks: its name, and its
+    folder (PEFT's adapter_config.json and weights) as the server sees it (inside the image or a mount)."""
+
+    name: NonBlank
+    path: NonBlank
+
+
+@spec(kw_only=True)
+class ReasoningSpec:
+    """[reasoning]: what the server's reasoning parser cuts on, for the reasoning checks: the text that opens
+    the reasoning (empty where the chat template opens it) and the one that ends it. A random-weight model
+    never reasons on its own: `force_regex` makes it write that shape through structured output (the server
+    must constrain reasoning too: vLLM's `--structured-outputs-config '{"enable_in_reasoning": true}'`)."""
+
+    start: Str = ""
+    end: NonBlank
+    force_regex: Str = ""
+
+
 @spec(kw_only=True)
 class StackSpec:
     """[stack]: the server as several containers (seed 003): `replicas` serving containers on a network of
@@ -337,6 +368,8 @@ class Variant:
     # ids of upstream deviations (harness/spec/upstream_issues.toml) this image ships a fix for: not applied
     upstream_patched: Words = ()
     probes: tuple[Probe, ...] = ()  # [[probes]]: known-answer checks of the multimodal suite
+    lora_adapters: tuple[LoraAdapter, ...] = ()  # [[lora_adapters]]: what the LoRA checks load (capability lora)
+    reasoning: ReasoningSpec | None = None  # [reasoning]: the parser's markers (capability reasoning)
     load: LoadSpec = field(default_factory=LoadSpec)  # [load], [load.slo]: load-test defaults and SLOs
     stack: StackSpec | None = None  # [stack]: replicas behind a gateway instead of one container
 

@@ -118,6 +118,25 @@ class PingIs404(CountingDefect):
         return None
 
 
+class LoadNeverCounts(CountingDefect):
+    """/load keeps answering its first reading: a counter that never counts what is in flight."""
+
+    path = "/load"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.first: Any = None
+
+    def whole_json(self, exchange: Exchange, body: Any) -> Any:
+        if not self.mine(exchange):
+            return body
+        if self.first is None:
+            self.first = body
+        elif body != self.first:
+            self.hits += 1
+        return self.first
+
+
 class InvocationsAsCompletion(CountingDefect):
     """/invocations answers every body as a completion of its text (a router that took the wrong API)."""
 
