@@ -44,12 +44,16 @@ def reasoning_of(message: dict[str, Any]) -> str:
 
 
 def split(call: Call) -> tuple[str, str, str]:
-    """(reasoning, content, the generated text as its token log-probabilities list it)."""
+    """(reasoning, content, the generated text as its token log-probabilities list it, less the end-of-sequence
+    token a stopped answer lists last: a special token, never part of the text)."""
     assert call.status == 200, call.why("200 to a chat request")
     choice = call.json["choices"][0]
     message = choice.get("message") or {}
-    tokens = ((choice.get("logprobs") or {}).get("content")) or []
-    return reasoning_of(message), message.get("content") or "", "".join(t.get("token", "") for t in tokens)
+    tokens = [t.get("token", "") for t in ((choice.get("logprobs") or {}).get("content")) or []]
+    content = message.get("content") or ""
+    if choice.get("finish_reason") == "stop" and tokens and not content.endswith(tokens[-1]):
+        tokens = tokens[:-1]
+    return reasoning_of(message), content, "".join(tokens)
 
 
 def test_reasoning_and_content_partition_the_text(api: httpx.Client, endpoint: Endpoint,

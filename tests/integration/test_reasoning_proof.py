@@ -20,7 +20,7 @@ from tests.suite_runs import assert_caught, run_suites
 pytestmark = pytest.mark.integration
 
 SUITE, IMAGE = "suites/test_reasoning.py", "cpu-tiny-reasoning"
-START, END = "Here is my thought process:", "Here is my response:"  # images/cpu-tiny-reasoning's [reasoning]
+START, END = "<think>", "</think>"  # images/cpu-tiny-reasoning's [reasoning]
 
 
 @pytest.fixture(scope="module")
