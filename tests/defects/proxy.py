@@ -23,6 +23,8 @@ from typing import Any
 
 import httpx
 
+from harness.server.transport import FreshAfterServerError
+
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "content-encoding", "host"}
 
 
@@ -91,7 +93,9 @@ class DefectProxy:
 
     def __enter__(self) -> str:
         proxy = self
-        client = httpx.Client(base_url=self.upstream, timeout=120.0)
+        # uvicorn closes its connection after an unhandled exception (vLLM's 500s): like nginx, never send the
+        # next request down a connection that answered 5xx (seen in CI: the health probe after a 500 was lost)
+        client = httpx.Client(base_url=self.upstream, timeout=120.0, transport=FreshAfterServerError())
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.0"  # the body ends when the connection closes: streams pass as-is
