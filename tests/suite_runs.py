@@ -5,9 +5,14 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import docker
 import pytest
+
+from harness.server.endpoint import Endpoint
+from tests.conftest import launched
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -28,3 +33,14 @@ def assert_caught(hits: int, name: str, result: subprocess.CompletedProcess[str]
     if result.returncode == 0 and skipped:
         pytest.skip(f"inconclusive: {node} could not tell on this host: {skipped[0][:600]}")
     assert result.returncode == 1 and f"FAILED {node}" in result.stdout, result.stdout[-3000:]
+
+
+def served(variant: str) -> Callable[..., Iterator[Endpoint]]:
+    """A module-scoped fixture: the shipped `variant` built and booted as `pytest suites/ --image` does."""
+
+    @pytest.fixture(scope="module")
+    def server(tmp_path_factory: pytest.TempPathFactory, docker_client: docker.DockerClient) -> Iterator[Endpoint]:
+        with launched(tmp_path_factory, variant) as endpoint:
+            yield endpoint
+
+    return server

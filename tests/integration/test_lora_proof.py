@@ -5,28 +5,23 @@ missing folder accepted) fails exactly the check named for it, having really fir
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
-import docker
 import httpx
 import pytest
 
 from harness.server.endpoint import Endpoint
-from tests.conftest import launched
 from tests.defects import lora
 from tests.defects.proxy import DefectProxy
-from tests.suite_runs import assert_caught, run_suites
+from tests.suite_runs import assert_caught, run_suites, served
 
 pytestmark = pytest.mark.integration
 
 SUITE, IMAGE = "suites/test_lora.py", "cpu-tiny-lora"
 
 
-@pytest.fixture(scope="module")
-def lora_server(tmp_path_factory: pytest.TempPathFactory, docker_client: docker.DockerClient) -> Iterator[Endpoint]:
-    with launched(tmp_path_factory, "cpu-tiny-lora") as endpoint:
-        yield endpoint
+lora_server = served(IMAGE)
 
 
 def test_lora_checks_pass_on_real_vllm(lora_server: Endpoint, tmp_path: Path) -> None:

@@ -5,17 +5,15 @@ ignored) fails exactly the check named for it, having really fired."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
-import docker
 import pytest
 
 from harness.server.endpoint import Endpoint
-from tests.conftest import launched
 from tests.defects import reasoning
 from tests.defects.proxy import DefectProxy
-from tests.suite_runs import assert_caught, run_suites
+from tests.suite_runs import assert_caught, run_suites, served
 
 pytestmark = pytest.mark.integration
 
@@ -23,11 +21,7 @@ SUITE, IMAGE = "suites/test_reasoning.py", "cpu-tiny-reasoning"
 START, END = "<think>", "</think>"  # images/cpu-tiny-reasoning's [reasoning]
 
 
-@pytest.fixture(scope="module")
-def reasoning_server(tmp_path_factory: pytest.TempPathFactory,
-                     docker_client: docker.DockerClient) -> Iterator[Endpoint]:
-    with launched(tmp_path_factory, "cpu-tiny-reasoning") as endpoint:
-        yield endpoint
+reasoning_server = served(IMAGE)
 
 
 def test_reasoning_checks_pass_on_real_vllm(reasoning_server: Endpoint, tmp_path: Path) -> None:
